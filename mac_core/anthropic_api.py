@@ -1,0 +1,94 @@
+"""Shared pieces for transports that speak the Messages API through the official SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import httpx2
+
+from .prompts import CACHE_CONTROL
+from .run import Task
+from .transport import ClientSettings, TransportError
+
+#: Prompt fields a Messages API transport passes straight into the request.
+MESSAGES_TASK_OPTIONS = frozenset(
+    {"tools", "tool_choice", "stop_sequences", "metadata", "thinking", "top_p", "top_k", "extra_headers", "messages"}
+)
+
+
+def make_client(settings: ClientSettings, *, streaming: bool) -> anthropic.AsyncAnthropic:
+    """An ``AsyncAnthropic`` client with the run's key, base URL, retries and timeouts.
+
+    For streaming, the read timeout is the idle timeout (the longest gap
+    between events); otherwise it bounds the whole response.
+    """
+    read = settings.idle_timeout if streaming else settings.request_timeout
+    return anthropic.AsyncAnthropic(
+        api_key=settings.api_key.reveal() if settings.api_key else None,
+        base_url=settings.base_url,
+        max_retries=settings.max_retries,
+        timeout=httpx2.Timeout(read, connect=settings.connect_timeout),
+    )
+
+
+def messages_request(task: Task) -> dict[str, Any]:
+    """The Messages API request body for ``task`` (without ``stream``)."""
+    options = task.options
+    content: Any = task.prompt
+    if options.get("cache_prompt"):
+        content = [{"type": "text", "text": task.prompt, "cache_control": dict(CACHE_CONTROL)}]
+    body: dict[str, Any] = {
+        "model": task.model,
+        "max_tokens": task.max_tokens,
+        # A prompt may bring a whole conversation; otherwise the prompt is the one user turn.
+        "messages": options.get("messages") or [{"role": "user", "content": content}],
+    }
+    if task.system is not None:
+        body["system"] = task.system
+    if task.temperature is not None:
+        body["temperature"] = task.temperature
+    for key, value in options.items():
+        if key in MESSAGES_TASK_OPTIONS and key != "messages":
+            body[key] = value
+    return body
+
+
+def transport_error(exc: BaseException) -> TransportError:
+    """Turn an SDK exception into a :class:`TransportError` with a message a user can act on."""
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, anthropic.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        error_type = error.get("type")
+        message = error.get("message") or exc.message
+        request_id = exc.request_id
+        retries = _retries_taken(exc.response)
+        text = f"HTTP {exc.status_code}"
+        if error_type:
+            text += f" {error_type}"
+        text += f": {message}"
+        if request_id:
+            text += f" (request id {request_id})"
+        if retries:
+            text += f" after {retries} retr{'y' if retries == 1 else 'ies'}"
+        return TransportError(
+            text, status_code=exc.status_code, error_type=error_type, request_id=request_id, retries=retries
+        )
+    if isinstance(exc, anthropic.APITimeoutError):
+        return TransportError("request timed out (no response within the timeout)", error_type="timeout")
+    if isinstance(exc, anthropic.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {type(cause).__name__}: {cause}" if cause else ""
+        return TransportError(f"connection error{detail}", error_type="connection_error")
+    return TransportError(f"{type(exc).__name__}: {exc}")
+
+
+def _retries_taken(response: httpx2.Response | None) -> int:
+    if response is None:
+        return 0
+    try:
+        return int(response.request.headers.get("x-stainless-retry-count", "0"))
+    except (ValueError, RuntimeError):
+        return 0

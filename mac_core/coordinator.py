@@ -1,0 +1,177 @@
+"""The rich API: :class:`Coordinator` runs prompts on a transport and returns :class:`TaskResult` objects."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from .bridge import run_sync
+from .credentials import Secret, find_base_url, require_api_key
+from .engine import execute
+from .interrupt import InterruptToken
+from .plugins import RunHooks, TransportEntry, collect_transports, plugin_manager
+from .prompts import build_tasks, check_max_tokens, check_model, check_positive_int
+from .results import TaskResult
+from .run import Run
+from .transport import ClientSettings
+
+DEFAULT_MAX_TOKENS = 4096
+MODEL_ENV = "MAC_MODEL"
+
+
+def default_model() -> str:
+    """The model used when none is given: ``$MAC_MODEL`` or ``claude-sonnet-4-6``."""
+    return os.environ.get(MODEL_ENV) or "claude-sonnet-4-6"
+
+
+def _check_timeout(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+class Coordinator:
+    """Runs many prompts at once on a pluggable transport, with live hooks and interrupts.
+
+    :param plugins: plugins for this coordinator only (modules or objects with
+        ``@hookimpl`` methods: policies, reporters, transports), on top of the
+        installed ones.
+    :param api_key: the Anthropic API key; else ``ANTHROPIC_API_KEY``, else the
+        config file (see :mod:`mac_core.credentials`).
+    :param base_url: the API base URL; else ``ANTHROPIC_BASE_URL``.
+    :param model, max_tokens: defaults for prompts that do not set them.
+    :param max_retries: SDK retries on 408/409/429/5xx (backoff, ``retry-after`` honoured).
+    :param connect_timeout, idle_timeout, request_timeout: seconds to connect,
+        between streamed events, and for a whole non-streaming request.
+    """
+
+    def __init__(
+        self,
+        plugins: Iterable[object] | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        model: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        max_retries: int = 2,
+        connect_timeout: float = 10.0,
+        idle_timeout: float = 60.0,
+        request_timeout: float = 600.0,
+    ) -> None:
+        if api_key is not None and not isinstance(api_key, (str, Secret)):
+            raise TypeError(f"api_key must be a string, not {type(api_key).__name__}")
+        self._api_key = Secret(api_key) if isinstance(api_key, str) and api_key else (api_key or None)
+        self._base_url = base_url
+        self.model = check_model(model, "model") if model is not None else None
+        self.max_tokens = check_max_tokens(max_tokens, "max_tokens")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+        self.max_retries = max_retries
+        self.connect_timeout = _check_timeout(connect_timeout, "connect_timeout")
+        self.idle_timeout = _check_timeout(idle_timeout, "idle_timeout")
+        self.request_timeout = _check_timeout(request_timeout, "request_timeout")
+        self._pm = plugin_manager(plugins or ())
+        self._transports = collect_transports(self._pm)
+
+    @property
+    def plugin_manager(self):
+        """The pluggy ``PluginManager`` (register more plugins on it before a run)."""
+        return self._pm
+
+    @property
+    def transports(self) -> dict[str, TransportEntry]:
+        """The registered transports by name."""
+        return dict(self._transports)
+
+    def _transport(self, name: Any) -> TransportEntry:
+        if not isinstance(name, str):
+            raise TypeError(f"transport must be a name (string), not {type(name).__name__}")
+        try:
+            return self._transports[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown transport {name!r} (installed: {', '.join(sorted(self._transports)) or 'none'})"
+            ) from None
+
+    def settings(self, transport: str, transport_options: Mapping[str, Any] | None = None) -> ClientSettings:
+        """The :class:`ClientSettings` a run on ``transport`` would use; raises if a needed key is missing."""
+        entry = self._transport(transport)
+        api_key = require_api_key(self._api_key) if entry.transport.needs_api_key else None
+        return ClientSettings(
+            api_key=api_key,
+            base_url=find_base_url(self._base_url),
+            max_retries=self.max_retries,
+            connect_timeout=self.connect_timeout,
+            idle_timeout=self.idle_timeout,
+            request_timeout=self.request_timeout,
+            transport_options=dict(transport_options or {}),
+        )
+
+    async def arun(
+        self,
+        prompts: Sequence[str | Mapping[str, Any]],
+        *,
+        transport: str = "stream",
+        max_concurrency: int = 5,
+        interrupt_token: InterruptToken | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        system: Any = None,
+        cache_shared_system: bool = False,
+        callbacks: Sequence[Callable[[str], Any] | None] | None = None,
+        transport_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> list[TaskResult]:
+        """Run ``prompts`` concurrently; the async twin of :meth:`run`."""
+        entry = self._transport(transport)
+        tasks = build_tasks(
+            prompts,
+            model=model if model is not None else (self.model or default_model()),
+            max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
+            temperature=temperature,
+            shared_system=system,
+            cache_shared_system=cache_shared_system,
+            callbacks=callbacks,
+            task_options=entry.transport.task_options,
+            options=options,
+        )
+        check_positive_int(max_concurrency, "max_concurrency")
+        if interrupt_token is not None and not isinstance(interrupt_token, InterruptToken):
+            raise TypeError(f"interrupt_token must be an InterruptToken, not {type(interrupt_token).__name__}")
+        settings = self.settings(transport, transport_options)
+        run = Run(tasks, transport)
+        return await execute(
+            run,
+            entry.transport(settings),
+            RunHooks.from_manager(self._pm),
+            max_concurrency=max_concurrency,
+            interrupt_token=interrupt_token,
+            prime_cache=bool(cache_shared_system and system is not None),
+        )
+
+    def run(self, prompts: Sequence[str | Mapping[str, Any]], **kwargs: Any) -> list[TaskResult]:
+        """Run ``prompts`` concurrently and return one :class:`TaskResult` each, in input order.
+
+        :param prompts: strings, or dicts with ``prompt`` and optionally
+            ``system``, ``model``, ``max_tokens``, ``temperature``, ``name``,
+            ``id``, ``cache_system``, ``cache_prompt`` and the transport's options.
+        :param transport: ``"stream"`` (default), ``"messages"``, or any installed one.
+        :param max_concurrency: requests in flight at once.
+        :param interrupt_token: an :class:`InterruptToken` that stops the run.
+        :param model, max_tokens, temperature: defaults for prompts that omit them.
+        :param system: a system prompt shared by every prompt.
+        :param cache_shared_system: mark ``system`` for prompt caching and send
+            the first request alone until its first event, so the rest hit the cache.
+        :param callbacks: one ``callback(chunk)`` (or ``None``) per prompt.
+        :param transport_options: settings for the transport (``url``, ``token``…).
+        :param options: request options for every prompt (``tools``, ``extra_headers``…).
+
+        Blocks until every task is terminal. Ctrl-C cancels the run and
+        raises ``KeyboardInterrupt``. Works from scripts, threads and notebooks.
+        """
+        return run_sync(self.arun, prompts, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Coordinator transports={sorted(self._transports)}>"

@@ -1,0 +1,113 @@
+"""Where the API key comes from, and how it is kept out of sight.
+
+Order: the explicit ``api_key=`` argument, then ``ANTHROPIC_API_KEY``, then
+the config file (``$MAC_CONFIG`` or ``~/.config/mac/config.toml``) with a line
+``api_key = "..."``. The key is held in a :class:`Secret`, whose repr and str
+never show it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+API_KEY_ENV = "ANTHROPIC_API_KEY"
+BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+CONFIG_ENV = "MAC_CONFIG"
+
+
+class MissingAPIKeyError(ValueError):
+    """No API key was found; raised before any request is sent."""
+
+
+class Secret:
+    """A string that never shows itself in reprs, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself; hand it only to the HTTP client."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self):  # never pickled into a file
+        raise TypeError("Secret values cannot be pickled")
+
+
+def config_path() -> Path:
+    """The config file consulted for ``api_key`` and ``base_url``."""
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "mac" / "config.toml"
+
+
+def _config_value(name: str) -> str | None:
+    path = config_path()
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read the mac config file {path}: {type(exc).__name__}") from None
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} in {path} must be a string")
+    return value or None
+
+
+def find_api_key(explicit: str | Secret | None = None) -> Secret | None:
+    """The API key by the documented order, or ``None`` when there is none."""
+    if isinstance(explicit, Secret):
+        return explicit if explicit else None
+    if explicit is not None:
+        if not isinstance(explicit, str):
+            raise TypeError(f"api_key must be a string, not {type(explicit).__name__}")
+        if explicit.strip():
+            return Secret(explicit.strip())
+    env = os.environ.get(API_KEY_ENV, "").strip()
+    if env:
+        return Secret(env)
+    value = _config_value("api_key")
+    return Secret(value.strip()) if value and value.strip() else None
+
+
+def require_api_key(explicit: str | Secret | None = None) -> Secret:
+    """The API key, or :class:`MissingAPIKeyError` naming where to put one."""
+    key = find_api_key(explicit)
+    if key is None:
+        raise MissingAPIKeyError(
+            f"no Anthropic API key: set {API_KEY_ENV}, pass api_key=..., "
+            f"or put api_key = \"...\" in {config_path()}"
+        )
+    return key
+
+
+def find_base_url(explicit: str | None = None) -> str | None:
+    """The API base URL: the argument, ``ANTHROPIC_BASE_URL``, the config file, or ``None``."""
+    if explicit:
+        return explicit
+    return os.environ.get(BASE_URL_ENV) or _config_value("base_url")

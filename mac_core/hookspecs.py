@@ -1,0 +1,147 @@
+"""The hook specification: everything a plugin author needs to know.
+
+A plugin is any module or object with functions decorated ``@hookimpl``
+(``from mac_core import hookimpl``), named after the hooks below. A plugin
+may implement any subset of them, and any subset of each hook's arguments
+(pluggy passes arguments by name). Plugins arrive in two ways:
+
+* installed: a distribution declares an entry point in group ``mac``::
+
+      [project.entry-points.mac]
+      my_plugin = "my_package.my_plugin"
+
+  The built-in transports, policies and reporters are registered exactly so.
+
+* per coordinator: ``Coordinator(plugins=[my_plugin, MyPolicy(...)])``.
+
+Every hook runs on the engine's event loop thread, synchronously. Keep the
+per-event hooks (``mac_task_event``, ``mac_should_interrupt``) fast: they are
+called for every streamed event of every task. A plugin that raises inside any
+hook is logged with its name and skipped; it never breaks a task or a run.
+
+The objects passed to hooks (``Run``, ``Task``, ``Event``, ``TaskResult``) are
+documented in :mod:`mac_core.run`, :mod:`mac_core.events` and
+:mod:`mac_core.results`.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "mac"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+# --- registration -----------------------------------------------------------
+
+
+@hookspec
+def mac_register_transports(register):
+    """Register transports: call ``register(name, transport_class)``.
+
+    Called once when a :class:`~mac_core.Coordinator` is created.
+
+    :param register: ``register(name: str, transport_class)``; ``name`` is
+        what users pass as ``transport=`` (``"stream"``, ``"messages"``…), and
+        ``transport_class`` is a subclass of :class:`mac_core.Transport`,
+        instantiated once per run with the run's
+        :class:`~mac_core.ClientSettings`.
+
+    If two plugins register the same name, the one called first wins (plugins
+    passed to ``Coordinator(plugins=...)`` are called before installed ones)
+    and the other is logged as shadowed.
+    """
+
+
+@hookspec
+def mac_register_commands(cli):
+    """Add subcommands to the ``mac`` command line.
+
+    :param cli: the root :class:`click.Group`; decorate functions with
+        ``@cli.command()`` to add commands.
+    """
+
+
+# --- progress callbacks (reporters) -----------------------------------------
+
+
+@hookspec
+def mac_run_started(run):
+    """A run begins, before any task starts.
+
+    :param run: the :class:`~mac_core.Run`: ``run.id``, ``run.tasks``,
+        ``run.transport`` (name), ``run.usage`` (running totals).
+
+    Use it to reset per-run state (a budget counter, a progress display).
+    """
+
+
+@hookspec
+def mac_task_started(task):
+    """A task is about to send its request (it holds a concurrency slot).
+
+    :param task: the :class:`~mac_core.Task`: ``task.index`` (its position in
+        the prompts), ``task.name`` (a label, ``"task-3"`` unless given),
+        ``task.prompt``, ``task.model``.
+    """
+
+
+@hookspec
+def mac_task_event(task, event):
+    """One event of a running task, in the order the transport produced it.
+
+    :param task: the :class:`~mac_core.Task`; ``task.text`` is the text
+        received so far (this event included), ``task.usage`` the latest usage.
+    :param event: an :class:`~mac_core.Event`. ``event.type`` is one of
+        :data:`mac_core.events.EVENT_TYPES`; text deltas have
+        ``event.type == "text"`` and the chunk in ``event.text``; other events
+        carry their payload in ``event.data``.
+
+    Called for every event: keep it cheap.
+    """
+
+
+@hookspec
+def mac_task_finished(task, result):
+    """A task reached its terminal state.
+
+    :param task: the :class:`~mac_core.Task`.
+    :param result: its :class:`~mac_core.TaskResult`; ``result.status`` is one
+        of ``completed``, ``interrupted``, ``cancelled``, ``failed``.
+
+    Called exactly once per task, cancelled (never started) tasks included.
+    """
+
+
+@hookspec
+def mac_run_finished(run, results):
+    """A run ended; every task is terminal.
+
+    :param run: the :class:`~mac_core.Run`; ``run.interrupt_reason`` says why
+        it was stopped early, or is ``None``.
+    :param results: the list of :class:`~mac_core.TaskResult`, in input order.
+    """
+
+
+# --- interrupt policies -----------------------------------------------------
+
+
+@hookspec
+def mac_should_interrupt(task, event, run):
+    """Decide, on every event, whether to stop a task or the whole run.
+
+    :param task: the :class:`~mac_core.Task` that produced the event
+        (``task.text`` includes it).
+    :param event: the :class:`~mac_core.Event`.
+    :param run: the :class:`~mac_core.Run` (``run.usage`` holds run totals).
+    :return: ``None`` or ``False`` to go on; ``True`` to stop the whole run;
+        or ``Interrupt(reason="...", scope="run" | "task")``. Stopping a task
+        cancels its request in flight (its text so far is kept, status
+        ``interrupted``); stopping the run does that to every running task and
+        starts no new one (those become ``cancelled``).
+
+    Every policy is consulted; the first one to ask for a stop wins, and its
+    reason is recorded in ``TaskResult.interrupt_reason`` and
+    ``Run.interrupt_reason``.
+    """

@@ -1,0 +1,138 @@
+"""What a finished task hands back: :class:`TaskResult` and :class:`Usage`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+COMPLETED = "completed"  #: the request finished normally
+INTERRUPTED = "interrupted"  #: stopped mid-flight by an interrupt; partial text kept
+CANCELLED = "cancelled"  #: never started (the run was stopped first)
+FAILED = "failed"  #: ended in an error; ``error`` says which, partial text kept
+
+TERMINAL_STATUSES = (COMPLETED, INTERRUPTED, CANCELLED, FAILED)
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts, as the API reports them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    @classmethod
+    def from_api(cls, usage: dict[str, Any] | None) -> Usage:
+        """Build from an API ``usage`` object (missing or null fields count 0)."""
+        if not usage:
+            return cls()
+        return cls(
+            input_tokens=usage.get("input_tokens") or 0,
+            output_tokens=usage.get("output_tokens") or 0,
+            cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
+            cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+        )
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens - other.input_tokens,
+            self.output_tokens - other.output_tokens,
+            self.cache_read_input_tokens - other.cache_read_input_tokens,
+            self.cache_creation_input_tokens - other.cache_creation_input_tokens,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        """All tokens billed, input (cached or not) and output."""
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        """The four counts, under the API's names."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+        }
+
+
+@dataclass(slots=True)
+class TaskResult:
+    """The terminal state of one task.
+
+    :ivar index: the task's position in the prompts.
+    :ivar name: the task's label.
+    :ivar status: ``completed``, ``interrupted``, ``cancelled`` or ``failed``.
+    :ivar text: the answer; partial when interrupted or failed mid-stream.
+    :ivar usage: token counts (input, output, cache read, cache write).
+    :ivar error: for ``failed``, what went wrong (HTTP status, error type,
+        request id where known).
+    :ivar interrupt_reason: for ``interrupted``/``cancelled``, why.
+    :ivar transport: the name of the transport that ran it.
+    :ivar stop_reason: the model's stop reason, when it finished.
+    :ivar request_id: the API's request id, when known.
+    :ivar cost_usd: the cost the far side reported (agent runs), else ``None``.
+    :ivar started_at, finished_at: ``time.time()`` stamps (``started_at`` is
+        ``None`` for a task that never started).
+    :ivar first_event_at: when the first event arrived (time to first token).
+    :ivar id: the caller's id for the prompt (``mac run`` input), if any.
+    """
+
+    index: int
+    name: str
+    status: str
+    text: str = ""
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+    interrupt_reason: str | None = None
+    transport: str = ""
+    stop_reason: str | None = None
+    request_id: str | None = None
+    cost_usd: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    first_event_at: float | None = None
+    id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the task completed."""
+        return self.status == COMPLETED
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to terminal state, or ``None`` if never started."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what ``mac run`` writes per line)."""
+        return {
+            "id": self.id if self.id is not None else self.name,
+            "index": self.index,
+            "status": self.status,
+            "text": self.text,
+            "usage": self.usage.as_dict(),
+            "error": self.error,
+            "interrupt_reason": self.interrupt_reason,
+            "transport": self.transport,
+            "stop_reason": self.stop_reason,
+            "request_id": self.request_id,
+            "cost_usd": self.cost_usd,
+            "duration": self.duration,
+        }

@@ -1,0 +1,49 @@
+"""The ``messages`` transport: one Messages API request, one answer (no streaming)."""
+
+from __future__ import annotations
+
+import anthropic
+
+from mac_core import Completion, Event, Transport, Usage, hookimpl
+from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, transport_error
+from mac_core.events import MESSAGE_STOP, TEXT, TOOL_USE, USAGE
+
+
+class MessagesTransport(Transport):
+    """Sends each task as one non-streaming ``POST /v1/messages``.
+
+    The answer arrives whole, so it is emitted as a single ``text`` event (and
+    one ``tool_use`` event per tool call); an interrupt can still cancel the
+    request in flight, but there is no partial text to keep.
+    """
+
+    name = "messages"
+    streams = False
+    needs_api_key = True
+    task_options = MESSAGES_TASK_OPTIONS
+
+    async def open(self) -> None:
+        self._client = make_client(self.settings, streaming=False)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def run_task(self, task, emit):
+        try:
+            message = await self._client.messages.create(**messages_request(task))
+        except anthropic.APIError as exc:
+            raise transport_error(exc) from None
+        for block in message.content:
+            if block.type == "text":
+                emit(Event(TEXT, block.text))
+            elif block.type == "tool_use":
+                emit(Event(TOOL_USE, data={"id": block.id, "name": block.name, "input": block.input}))
+        usage = Usage.from_api(message.usage.model_dump())
+        emit(Event(USAGE, data=usage))
+        emit(Event(MESSAGE_STOP, data={"stop_reason": message.stop_reason}))
+        return Completion(usage=usage, stop_reason=message.stop_reason, request_id=message._request_id)
+
+
+@hookimpl
+def mac_register_transports(register):
+    register("messages", MessagesTransport)

@@ -1,0 +1,52 @@
+"""The ``stream`` transport: the streaming Messages API, text emitted as it is generated."""
+
+from __future__ import annotations
+
+import anthropic
+import httpx2
+
+from mac_core import Transport, TransportError, hookimpl
+from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, transport_error
+
+from .sse import consume_stream
+
+
+class StreamTransport(Transport):
+    """Sends each task as a streaming ``POST /v1/messages`` and emits its events live.
+
+    The SDK makes the request (auth, headers, retries, error types); the body
+    is parsed here (see :mod:`.sse`). Cancelling the task closes the HTTP
+    response, which stops generation on the far side; the text so far is kept.
+    """
+
+    name = "stream"
+    streams = True
+    needs_api_key = True
+    task_options = MESSAGES_TASK_OPTIONS
+
+    async def open(self) -> None:
+        self._client = make_client(self.settings, streaming=True)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def run_task(self, task, emit):
+        request = messages_request(task)
+        try:
+            async with self._client.messages.with_streaming_response.create(**request, stream=True) as response:
+                return await consume_stream(response.http_response.aiter_bytes(), emit, response.request_id)
+        except anthropic.APIError as exc:
+            raise transport_error(exc) from None
+        except httpx2.TimeoutException:
+            raise TransportError(
+                f"no event for {self.settings.idle_timeout:g} s: the stream stalled", error_type="timeout"
+            ) from None
+        except httpx2.HTTPError as exc:
+            raise TransportError(
+                f"connection dropped mid-stream ({type(exc).__name__})", error_type="connection_error"
+            ) from None
+
+
+@hookimpl
+def mac_register_transports(register):
+    register("stream", StreamTransport)
