@@ -1,0 +1,1 @@
+"""The embedded simulator of the Anthropic API and the agent protocol (in progress)."""

@@ -1,0 +1,118 @@
+"""How the simulated model decides what to say: scripting directives and deterministic text.
+
+A user message may script the answer:
+
+* ``[[reply: TEXT]]``: the answer is exactly TEXT, streamed word by word.
+* ``[[tool: NAME {json input}]]`` (one or more, in order): the first answer is
+  a ``tool_use`` block calling NAME with that input (when the request offers
+  the tool), each ``tool_result`` that comes back is answered with the next
+  directive, and the last is followed by a closing text.
+
+Otherwise the answer is text derived deterministically from the prompt (and
+the simulator's seed), a fixed number of words long.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_REPLY = re.compile(r"\[\[reply:\s?(.*?)\]\]", re.DOTALL)
+_TOOL = re.compile(r"\[\[tool:\s*([A-Za-z0-9_.:-]+)\s*")
+
+_VOCABULARY = (
+    "the analysis shows that this module handles input carefully but a few paths "
+    "deserve attention before release because error handling and resource cleanup "
+    "are uneven across functions while tests cover the main flow well and naming "
+    "stays clear so the overall design remains sound and easy to extend"
+).split()
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One ``[[tool: NAME {input}]]`` directive."""
+
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the user's messages asked for: an exact reply, tool calls, or nothing."""
+
+    reply: str | None = None
+    tools: tuple[ToolCall, ...] = ()
+
+
+def parse_script(text: str) -> Script:
+    """Find the directives in ``text``; a malformed tool directive raises ``ValueError``."""
+    tools = []
+    for match in _TOOL.finditer(text):
+        start = match.end()
+        try:
+            value, end = json.JSONDecoder().raw_decode(text, start)
+        except ValueError as exc:
+            raise ValueError(f"[[tool: {match.group(1)} ...]] needs a JSON object input: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"[[tool: {match.group(1)} ...]] input must be a JSON object")
+        if not text[end:].lstrip().startswith("]]"):
+            raise ValueError(f"[[tool: {match.group(1)} ...]] is not closed with ]]")
+        tools.append(ToolCall(match.group(1), value))
+    reply = _REPLY.search(text)
+    return Script(reply=reply.group(1) if reply else None, tools=tuple(tools))
+
+
+def message_text(content: Any) -> str:
+    """The text of a message's content (a string or a list of blocks)."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or ():
+        if isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "\n".join(parts)
+
+
+def script_of(messages: list[dict[str, Any]]) -> Script:
+    """The script of a conversation: the directives of its first user message that has any."""
+    for message in messages:
+        if message.get("role") == "user":
+            script = parse_script(message_text(message.get("content")))
+            if script.reply is not None or script.tools:
+                return script
+    return Script()
+
+
+def tool_turns(messages: list[dict[str, Any]]) -> int:
+    """How many assistant turns of the conversation called a tool."""
+    count = 0
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") == "assistant" and isinstance(content, list):
+            if any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content):
+                count += 1
+    return count
+
+
+def words(text: str) -> list[str]:
+    """Split ``text`` into stream chunks, one word each, keeping the spaces so they join back exactly."""
+    return re.findall(r"\s*\S+\s*|\s+", text) or [text]
+
+
+def generated_words(prompt: str, count: int, seed: int = 0) -> list[str]:
+    """``count`` deterministic words for ``prompt``, each with its trailing space."""
+    digest = hashlib.sha256(f"{seed}:{prompt}".encode()).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))
+    out = [rng.choice(_VOCABULARY) + " " for _ in range(count)]
+    if out:
+        out[-1] = out[-1].rstrip() + "."
+    return out
+
+
+def count_tokens(text: str) -> int:
+    """A stable stand-in for a tokenizer: about four characters a token."""
+    return max(1, (len(text) + 3) // 4) if text else 0
