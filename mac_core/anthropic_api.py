@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from functools import cache
 from typing import Any
 
 import anthropic
@@ -30,6 +32,26 @@ def make_client(settings: ClientSettings, *, streaming: bool) -> anthropic.Async
         max_retries=settings.max_retries,
         timeout=httpx2.Timeout(read, connect=settings.connect_timeout),
     )
+
+
+@cache
+def _create_parameters() -> frozenset[str]:
+    """The request fields this SDK version's ``messages.create`` takes as keywords."""
+    return frozenset(inspect.signature(anthropic.resources.messages.AsyncMessages.create).parameters) - {"self"}
+
+
+def sdk_arguments(body: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``messages.create``: fields it does not name travel in ``extra_body``.
+
+    SDK 2.x dropped some fields the API still takes (``temperature``,
+    ``top_p``, ``top_k``); this keeps them on the wire whatever the version.
+    """
+    known = _create_parameters()
+    arguments = {k: v for k, v in body.items() if k in known}
+    extra = {k: v for k, v in body.items() if k not in known}
+    if extra:
+        arguments["extra_body"] = {**arguments.get("extra_body", {}), **extra}
+    return arguments
 
 
 def messages_request(task: Task) -> dict[str, Any]:

@@ -138,11 +138,11 @@ def build_tasks(
         spec: Mapping[str, Any] = {"prompt": item} if isinstance(item, str) else item
         if not isinstance(spec, Mapping):
             raise TypeError(f"{where} must be a string or a dict with 'prompt', not {type(item).__name__}")
+        if "prompt" not in spec:
+            raise ValueError(f"{where} is missing 'prompt'")
         unknown = [k for k in spec if k not in allowed]
         if unknown:
             raise ValueError(f"{where} has unknown field {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
-        if "prompt" not in spec:
-            raise ValueError(f"{where} is missing 'prompt'")
         prompt = spec["prompt"]
         if not isinstance(prompt, str):
             raise TypeError(f"{where}['prompt'] must be a string, not {type(prompt).__name__}")

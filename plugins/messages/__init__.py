@@ -5,7 +5,7 @@ from __future__ import annotations
 import anthropic
 
 from mac_core import Completion, Event, Transport, Usage, hookimpl
-from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, transport_error
+from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, sdk_arguments, transport_error
 from mac_core.events import MESSAGE_STOP, TEXT, TOOL_USE, USAGE
 
 
@@ -30,7 +30,7 @@ class MessagesTransport(Transport):
 
     async def run_task(self, task, emit):
         try:
-            message = await self._client.messages.create(**messages_request(task))
+            message = await self._client.messages.create(**sdk_arguments(messages_request(task)))
         except anthropic.APIError as exc:
             raise transport_error(exc) from None
         for block in message.content:

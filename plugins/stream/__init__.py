@@ -6,7 +6,7 @@ import anthropic
 import httpx2
 
 from mac_core import Transport, TransportError, hookimpl
-from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, transport_error
+from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, sdk_arguments, transport_error
 
 from .sse import consume_stream
 
@@ -31,7 +31,7 @@ class StreamTransport(Transport):
         await self._client.close()
 
     async def run_task(self, task, emit):
-        request = messages_request(task)
+        request = sdk_arguments(messages_request(task))
         try:
             async with self._client.messages.with_streaming_response.create(**request, stream=True) as response:
                 return await consume_stream(response.http_response.aiter_bytes(), emit, response.request_id)

@@ -1,0 +1,28 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/sse.py and friends
+
+CANARY_KEY = "sk-ant-canary-7f3e9d1c2b4a"
+
+
+@pytest.fixture
+def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A canary API key in the environment, and no base URL or config file from the host."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY_KEY)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.setenv("MAC_CONFIG", "/nonexistent/mac-config.toml")
+    return CANARY_KEY
+
+
+@pytest.fixture
+def no_api_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.setenv("MAC_CONFIG", str(tmp_path / "absent.toml"))
