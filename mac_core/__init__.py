@@ -30,6 +30,7 @@ from .plugins import hookimpl
 from .results import TaskResult, Usage
 from .run import Run, Task
 from .transport import ClientSettings, Completion, Transport, TransportError
+from .workflow import HybridResult, findings_report
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,7 @@ __all__ = [
     "Completion",
     "Coordinator",
     "Event",
+    "HybridResult",
     "Interrupt",
     "InterruptToken",
     "MissingAPIKeyError",
@@ -50,6 +52,7 @@ __all__ = [
     "TransportError",
     "Usage",
     "default_model",
+    "findings_report",
     "hookimpl",
     "invoke_claude",
     "invoke_claude_streaming",

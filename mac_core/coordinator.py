@@ -10,11 +10,13 @@ from .bridge import run_sync
 from .credentials import Secret, find_base_url, require_api_key
 from .engine import execute
 from .interrupt import InterruptToken
-from .plugins import RunHooks, TransportEntry, collect_transports, plugin_manager
+from .events import Event
+from .plugins import RunHooks, TransportEntry, collect_transports, hookimpl, plugin_manager
 from .prompts import build_tasks, check_max_tokens, check_model, check_positive_int
 from .results import TaskResult
 from .run import Run
 from .transport import ClientSettings
+from .workflow import Decide, HybridResult, run_hybrid
 
 DEFAULT_MAX_TOKENS = 4096
 MODEL_ENV = "MAC_MODEL"
@@ -71,7 +73,8 @@ class Coordinator:
         self.connect_timeout = _check_timeout(connect_timeout, "connect_timeout")
         self.idle_timeout = _check_timeout(idle_timeout, "idle_timeout")
         self.request_timeout = _check_timeout(request_timeout, "request_timeout")
-        self._pm = plugin_manager(plugins or ())
+        self._extra_plugins = list(plugins or ())
+        self._pm = plugin_manager(self._extra_plugins)
         self._transports = collect_transports(self._pm)
 
     @property
@@ -122,6 +125,7 @@ class Coordinator:
         cache_shared_system: bool = False,
         callbacks: Sequence[Callable[[str], Any] | None] | None = None,
         transport_options: Mapping[str, Any] | None = None,
+        plugins: Iterable[object] | None = None,
         **options: Any,
     ) -> list[TaskResult]:
         """Run ``prompts`` concurrently; the async twin of :meth:`run`."""
@@ -142,10 +146,13 @@ class Coordinator:
             raise TypeError(f"interrupt_token must be an InterruptToken, not {type(interrupt_token).__name__}")
         settings = self.settings(transport, transport_options)
         run = Run(tasks, transport)
+        pm = self._pm
+        if plugins:
+            pm = plugin_manager([*self._extra_plugins, *plugins])
         return await execute(
             run,
             entry.transport(settings),
-            RunHooks.from_manager(self._pm),
+            RunHooks.from_manager(pm),
             max_concurrency=max_concurrency,
             interrupt_token=interrupt_token,
             prime_cache=bool(cache_shared_system and system is not None),
@@ -166,6 +173,7 @@ class Coordinator:
             the first request alone until its first event, so the rest hit the cache.
         :param callbacks: one ``callback(chunk)`` (or ``None``) per prompt.
         :param transport_options: settings for the transport (``url``, ``token``…).
+        :param plugins: plugins for this run only (a policy, a reporter).
         :param options: request options for every prompt (``tools``, ``extra_headers``…).
 
         Blocks until every task is terminal. Ctrl-C cancels the run and
@@ -173,5 +181,70 @@ class Coordinator:
         """
         return run_sync(self.arun, prompts, **kwargs)
 
+    async def adelegate(
+        self,
+        prompt: str | Mapping[str, Any],
+        *,
+        url: str,
+        token: str | None = None,
+        on_event: Callable[[Event], Any] | None = None,
+        transport: str = "agent-ws",
+        allow_insecure: bool = False,
+        interrupt_token: InterruptToken | None = None,
+        **options: Any,
+    ) -> TaskResult:
+        """Hand ``prompt`` to a tool-enabled agent over WebSocket; the async twin of :meth:`delegate`."""
+        transport_options: dict[str, Any] = {"url": url, "allow_insecure": allow_insecure}
+        if token is not None:
+            transport_options["token"] = token if isinstance(token, Secret) else Secret(token)
+        if on_event is not None and not callable(on_event):
+            raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
+        (result,) = await self.arun(
+            [prompt],
+            transport=transport,
+            max_concurrency=1,
+            interrupt_token=interrupt_token,
+            transport_options=transport_options,
+            plugins=[EventForwarder(on_event)] if on_event is not None else None,
+            **options,
+        )
+        return result
+
+    def delegate(self, prompt: str | Mapping[str, Any], **kwargs: Any) -> TaskResult:
+        """Hand ``prompt`` to a tool-enabled agent (``mac agent-server`` or claude-agent-server).
+
+        :param url: the agent server's base URL (``http://127.0.0.1:3000``).
+        :param token: its bearer token, if it has one.
+        :param on_event: called with each :class:`Event` as the agent works
+            (text, tool use, tool results).
+        :param allow_insecure: allow ``http://``/``ws://`` to a host that is not
+            loopback (the token would travel in clear).
+        :param options: agent options such as ``allowedTools``, ``systemPrompt``.
+        :return: the agent's :class:`TaskResult` (``text`` is its final result).
+        """
+        return run_sync(self.adelegate, prompt, **kwargs)
+
+    async def ahybrid(self, analyses: Sequence[str | Mapping[str, Any]], decide: Decide, **kwargs: Any) -> HybridResult:
+        """Analysis, decision, implementation; the async twin of :meth:`hybrid`."""
+        return await run_hybrid(self, analyses, decide, **kwargs)
+
+    def hybrid(self, analyses: Sequence[str | Mapping[str, Any]], decide: Decide, **kwargs: Any) -> HybridResult:
+        """Fan analyses out, decide on what they found, delegate the fix to an agent.
+
+        See :func:`mac_core.workflow.run_hybrid` for the parameters.
+        """
+        return run_sync(self.ahybrid, analyses, decide, **kwargs)
+
     def __repr__(self) -> str:
         return f"<Coordinator transports={sorted(self._transports)}>"
+
+
+class EventForwarder:
+    """A one-run plugin that hands every event to ``on_event(event)``."""
+
+    def __init__(self, on_event: Callable[[Event], Any]) -> None:
+        self.on_event = on_event
+
+    @hookimpl
+    def mac_task_event(self, event: Event) -> None:
+        self.on_event(event)
