@@ -9,8 +9,8 @@ from typing import Any
 from .bridge import run_sync
 from .credentials import Secret, find_base_url, require_api_key
 from .engine import execute
-from .interrupt import InterruptToken
 from .events import Event
+from .interrupt import InterruptToken
 from .plugins import RunHooks, TransportEntry, collect_transports, hookimpl, plugin_manager
 from .prompts import build_tasks, check_max_tokens, check_model, check_positive_int
 from .results import TaskResult

@@ -19,6 +19,7 @@ class HangingSSEServer:
         self.chunks = chunks
         self.requests = 0
         self.closed_by_client = 0
+        self.streams_open = 0
         self.streaming = threading.Event()  # set once a client has received its chunks
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -39,6 +40,7 @@ class HangingSSEServer:
         body = stream_head() + b"".join(text_delta(c) for c in self.chunks)
         writer.write(b"%x\r\n%s\r\n" % (len(body), body))
         await writer.drain()
+        self.streams_open += 1
         self.streaming.set()
         if await reader.read() == b"":  # blocks until the client closes its end
             self.closed_by_client += 1

@@ -43,7 +43,9 @@ CTRL_C_SCRIPT = textwrap.dedent(
     with HangingSSEServer(["some text"]) as server:
         import threading
         def announce():
-            server.streaming.wait(10)
+            deadline = time.monotonic() + 10
+            while server.streams_open < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
             print("STREAMING", flush=True)
         threading.Thread(target=announce, daemon=True).start()
         try:
