@@ -1,0 +1,172 @@
+"""The simulator as one ASGI app: the Messages API, Message Batches and the agent protocol.
+
+:func:`create_app` builds it. In front of every route, :class:`Front` checks
+the API key on ``/v1/`` paths (401 without ``x-api-key`` or ``authorization:
+Bearer``), adds a ``request-id`` header to every response, answers a crash
+with the API's 500 body, counts statuses and logs one line per request at
+debug level. Unknown paths get the API's 404 body; ``/api/hello`` (Claude
+Code's connectivity check) answers 200.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .batches import BatchStore
+from .messages import count_message_tokens, create_message
+from .settings import SimulatorSettings
+from .state import SimulatorState
+from .streaming import AbortConnection
+from .wire import ApiError, new_id
+
+log = logging.getLogger("mac_plugins.simulator")
+
+
+class Front:
+    """ASGI middleware: authentication, ``request-id``, crash answers, status counts, the request log line.
+
+    It is the outermost layer, and sends ``POST /v1/messages`` straight to its
+    endpoint: every streamed event then passes one send wrapper instead of
+    starlette's four.
+    """
+
+    def __init__(self, app: ASGIApp, state: SimulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        record = {"request_id": new_id("req"), "outcome": ""}
+        scope["mac_sim"] = record
+        request_id = record["request_id"].encode()
+        self.state.stats.requests += 1
+        status = 0
+        began = time.monotonic()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), (b"request-id", request_id)]}
+            await send(message)
+
+        try:
+            if scope["path"].startswith("/v1/") and not _authenticated(scope["headers"]):
+                message = "x-api-key header is required (or authorization: Bearer)"
+                await ApiError(401, message).response()(scope, receive, send_with_id)
+            elif scope["path"] == "/v1/messages" and scope["method"] == "POST":
+                await create_message(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        except AbortConnection:
+            record["outcome"] += " connection dropped"
+            raise
+        except Exception:
+            if status:
+                raise
+            log.exception("simulator request %s failed", record["request_id"])
+            await ApiError(500, "Internal server error").response()(scope, receive, send_with_id)
+        finally:
+            if status:
+                self.state.stats.statuses[status] += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s %s -> %s in %.3f s%s", record["request_id"], scope["method"], scope["path"],
+                          status or "no response", time.monotonic() - began, record["outcome"] and " " + record["outcome"])
+
+
+def _authenticated(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"x-api-key" and value:
+            return True
+        if name == b"authorization" and value[:7].lower() == b"bearer " and value[7:].strip():
+            return True
+    return False
+
+
+class _DropDeliberateAborts(logging.Filter):
+    """Keeps the server's "Exception in ASGI application" record out of the log for a ``disconnect`` fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], AbortConnection))
+
+
+def _quiet_deliberate_aborts() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DropDeliberateAborts) for f in logger.filters):
+        logger.addFilter(_DropDeliberateAborts())
+
+
+async def _hello(request: Request) -> JSONResponse:
+    """``/api/hello``: the connectivity check Claude Code makes before its first request."""
+    return JSONResponse({"message": "hello"})
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    message = f"Not found: {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+    return ApiError(exc.status_code, message).response()
+
+
+class SimulatorApp(Starlette):
+    """A starlette app with :class:`Front` outside starlette's own middleware."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Front(super().build_middleware_stack(), self.state.simulator)
+
+
+def create_app(settings: SimulatorSettings | None = None) -> SimulatorApp:
+    """The simulator app; its :class:`~.state.SimulatorState` (``stats`` included) is ``app.state.simulator``.
+
+    Run it with its lifespan on (uvicorn's default): batches process in the
+    lifespan's task group, which is cancelled at shutdown.
+    """
+    from .agent import agent_routes  # imported when the app is built, as the agent is a separate module
+
+    settings = settings or SimulatorSettings()
+    state = SimulatorState(settings)
+    batches = BatchStore(state)
+    _quiet_deliberate_aborts()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            state.tasks = tasks
+            try:
+                yield
+            finally:
+                state.tasks = None
+                tasks.cancel_scope.cancel()
+
+    routes: list[Any] = [
+        Route("/v1/messages", create_message, methods=["POST"]),  # reached through Front; here for 405s
+        Route("/v1/messages/count_tokens", count_message_tokens, methods=["POST"]),
+        *batches.routes(),
+        Route("/api/hello", _hello, methods=["GET", "HEAD"]),
+        *agent_routes(token_delay=settings.token_delay, seed=settings.seed, workspace=settings.agent_workspace),
+    ]
+    app = SimulatorApp(
+        routes=routes,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.simulator = state
+    return app

@@ -1,0 +1,61 @@
+"""``mac sim``: the simulator in the foreground."""
+
+from __future__ import annotations
+
+import pathlib
+
+import click
+
+from .settings import FAULT_KINDS, RANDOM_FAULTS, SimulatorSettings
+
+
+@click.command("sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8750, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+@click.option("--tokens", default=SimulatorSettings.tokens, show_default=True, type=click.IntRange(1),
+              help="Words in an unscripted answer.")
+@click.option("--token-delay", default=SimulatorSettings.token_delay, show_default=True,
+              type=click.FloatRange(0), help="Seconds before each streamed word.")
+@click.option("--ttft", default=SimulatorSettings.ttft, show_default=True, type=click.FloatRange(0),
+              help="Seconds before the first content event.")
+@click.option("--fault-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Chance that a Messages request gets a random fault.")
+@click.option("--fault", "faults", multiple=True, type=click.Choice(FAULT_KINDS),
+              help=f"A fault kind --fault-rate draws from (repeatable; default: {', '.join(RANDOM_FAULTS)}).")
+@click.option("--seed", default=0, show_default=True, help="Makes answers and random faults reproducible.")
+@click.option("--slow-seconds", default=SimulatorSettings.slow_seconds, show_default=True,
+              type=click.FloatRange(0), help="How long the 'slow' fault waits before the first byte.")
+@click.option("--batch-delay", default=SimulatorSettings.batch_delay, show_default=True,
+              type=click.FloatRange(0), help="Seconds a batch spends on each request.")
+@click.option("--agent-workspace", default=None, type=click.Path(file_okay=False, path_type=pathlib.Path),
+              help="Directory where the scripted agent's Write/Edit/Read act (default: simulated tools).")
+def sim_command(host: str, port: int, tokens: int, token_delay: float, ttft: float, fault_rate: float,
+                faults: tuple[str, ...], seed: int, slow_seconds: float, batch_delay: float,
+                agent_workspace: pathlib.Path | None) -> None:
+    """Serve a simulated Anthropic API (Messages, Batches) and a scripted agent (/config, /ws).
+
+    Point a client at it with ANTHROPIC_BASE_URL and any API key. A user
+    message with [[reply: TEXT]] is answered with TEXT; [[tool: NAME {json}]]
+    calls a tool; the x-mac-sim-fault header forces a fault. See docs/simulator.md.
+    Ctrl-C stops it.
+    """
+    from .server import serve
+
+    if agent_workspace is not None:
+        agent_workspace.mkdir(parents=True, exist_ok=True)
+    settings = SimulatorSettings(
+        tokens=tokens, token_delay=token_delay, ttft=ttft, seed=seed, fault_rate=fault_rate,
+        faults=faults or RANDOM_FAULTS, slow_seconds=slow_seconds, batch_delay=batch_delay,
+        agent_workspace=agent_workspace,
+    )
+
+    def announce(url: str) -> None:
+        click.echo(f"mac sim: {url} (simulated model; set ANTHROPIC_BASE_URL={url} and any API key)", err=True)
+        click.echo(f"  agent protocol: {url}/config and {'ws' + url[4:]}/ws; Ctrl-C to stop", err=True)
+        if fault_rate:
+            click.echo(f"  random faults: {fault_rate:g} of requests, from {', '.join(settings.faults)} "
+                       f"(seed {seed})", err=True)
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            click.echo(f"  warning: listening on {host}, reachable from other machines", err=True)
+
+    serve(settings, host=host, port=port, announce=announce)

@@ -1,0 +1,105 @@
+"""``POST /v1/messages`` and ``POST /v1/messages/count_tokens``: checking a request, then answering it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from .answer import compose
+from .cache import input_tokens
+from .faults import retry_after_seconds
+from .state import state_of
+from .streaming import AnswerResponse
+from .wire import ApiError, read_json
+
+ROLES = ("user", "assistant", "system")  # Claude Code also sends mid-conversation system messages
+
+
+def check_messages_request(body: dict[str, Any], *, needs_max_tokens: bool = True) -> None:
+    """Raise a 400 :class:`ApiError` unless ``body`` is a well-formed Messages request."""
+    model = body.get("model")
+    if model is None:
+        raise ApiError(400, "model: Field required")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "model: Input should be a non-empty string")
+    if needs_max_tokens:
+        max_tokens = body.get("max_tokens")
+        if max_tokens is None:
+            raise ApiError(400, "max_tokens: Field required")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise ApiError(400, "max_tokens: Input should be an integer greater than or equal to 1")
+    messages = body.get("messages")
+    if messages is None:
+        raise ApiError(400, "messages: Field required")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "messages: Input should be a non-empty list")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise ApiError(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
+        if not isinstance(message.get("content"), (str, list)):
+            raise ApiError(400, f"messages.{index}.content: Input should be a string or a list of content blocks")
+    if not isinstance(body.get("system", ""), (str, list)):
+        raise ApiError(400, "system: Input should be a string or a list of text blocks")
+    if not isinstance(body.get("tools", []), list):
+        raise ApiError(400, "tools: Input should be a list")
+    if not isinstance(body.get("stream", False), bool):
+        raise ApiError(400, "stream: Input should be a boolean")
+
+
+def status_fault(kind: str, request: Request, default_retry_after: float) -> ApiError:
+    """The error response of a fault that replaces the whole answer, with ``retry-after`` (as the SDK reads it)."""
+    seconds = retry_after_seconds(request.headers, default_retry_after)
+    headers = {"retry-after": str(math.ceil(seconds)), "retry-after-ms": str(round(seconds * 1000))}
+    if kind == "rate_limit":
+        return ApiError(429, "This request would exceed your rate limit (simulated fault).", headers)
+    if kind == "server_error":
+        return ApiError(500, "Internal server error (simulated fault).", headers)
+    return ApiError(529, "Overloaded", headers)
+
+
+class MessagesEndpoint:
+    """``POST /v1/messages``: the answer as JSON or SSE, or its fault.
+
+    A plain ASGI app (a class, so starlette routes to it as one), as it is the
+    hot path the app's front layer calls directly.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await _answer(request)
+        except ApiError as exc:
+            response = exc.response()
+        await response(scope, receive, send)
+
+
+create_message = MessagesEndpoint()
+
+
+async def _answer(request: Request) -> AnswerResponse:
+    state = state_of(request)
+    body = await read_json(request, state.settings.max_body_bytes)
+    check_messages_request(body)
+    fault = state.faults.pick(request.headers)
+    stream = body.get("stream", False)
+    state.stats.messages += 1
+    note = request.scope["mac_sim"]
+    note["outcome"] = ("stream" if stream else "json") + (f" fault={fault}" if fault else "")
+    if fault:
+        state.stats.faults[fault] += 1
+    if fault in ("rate_limit", "overloaded", "server_error") or (fault == "midstream" and not stream):
+        raise status_fault(fault, request, state.settings.retry_after)
+    answer = compose(body, state.settings, state.cache)
+    note["outcome"] += f" {answer.stop_reason} out={answer.output_tokens}"
+    return AnswerResponse(answer, stream=stream, fault=fault, settings=state.settings, stats=state.stats, note=note)
+
+
+async def count_message_tokens(request: Request) -> JSONResponse:
+    """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``."""
+    body = await read_json(request, state_of(request).settings.max_body_bytes)
+    check_messages_request(body, needs_max_tokens=False)
+    return JSONResponse({"input_tokens": input_tokens(body)})
