@@ -1,0 +1,172 @@
+"""What the built-in policies share: a scope, a bounded text window, and an output-token meter."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from mac_core import Run, Task, Usage
+from mac_core.events import TEXT, THINKING, USAGE
+
+SCOPES = ("run", "task")
+
+#: Characters per output token assumed for text that streamed before its usage arrived.
+#: English prose runs at 3.5 to 4 characters a token on Claude's tokenizers; the lower
+#: figure over-counts a little, so a budget trips early rather than late.
+CHARS_PER_TOKEN = 3.5
+
+
+def check_scope(scope: str) -> str:
+    """``scope`` if it is ``"run"`` or ``"task"``, else ``ValueError``."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be 'run' or 'task', not {scope!r}")
+    return scope
+
+
+def check_positive(value: float, name: str, *, integer: bool = False) -> float:
+    """``value`` if it is a positive finite number (an ``int`` when ``integer``), else ``ValueError``."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
+    return value
+
+
+def compile_pattern(pattern: str | re.Pattern[str], *, literal: bool, ignore_case: bool) -> re.Pattern[str]:
+    """A compiled regex from a regex string, a keyword (``literal=True``) or a compiled pattern."""
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"pattern must be a non-empty string or a compiled regex, got {pattern!r}")
+    try:
+        return re.compile(re.escape(pattern) if literal else pattern, re.IGNORECASE if ignore_case else 0)
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+
+
+def stop_run_if_work_left(run: Run | None, reason: str) -> None:
+    """Stop ``run`` unless every task has already ended (a stop then would change nothing)."""
+    if run is None or run.stopping:
+        return
+    if any(task.status in ("pending", "running") for task in run.tasks):
+        run.interrupt(reason)
+
+
+def shorten(text: str, width: int = 80) -> str:
+    """``text`` on one line, cut to ``width`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class TextWindow:
+    """Finds a pattern in a task's stream of chunks without re-reading the whole text.
+
+    It keeps the last ``window`` characters (plus one of context, so ``^``,
+    ``\\b`` and lookbehinds see the real text before them) and searches them
+    with each new chunk: a match may start at most ``window`` characters
+    before the chunk that completes it. Each search costs ``window`` plus the
+    chunk's length, however long the answer grows.
+    """
+
+    __slots__ = ("pattern", "window", "_tails")
+
+    def __init__(self, pattern: re.Pattern[str], window: int) -> None:
+        self.pattern = pattern
+        self.window = window
+        self._tails: dict[Task, str] = {}
+
+    def search(self, task: Task, chunk: str) -> re.Match[str] | None:
+        """Add ``chunk`` to ``task``'s window; return a match that ends in it, or ``None``."""
+        tail = self._tails.get(task, "")
+        text = tail + chunk
+        self._tails[task] = text[-(self.window + 1) :]
+        return self.pattern.search(text, max(0, len(tail) - self.window))
+
+    def forget(self, task: Task) -> None:
+        """Drop ``task``'s window (it ended)."""
+        self._tails.pop(task, None)
+
+    def clear(self) -> None:
+        """Drop every window (a new run)."""
+        self._tails.clear()
+
+
+class OutputMeter:
+    """Output tokens per task: the exact count of the last ``usage`` event, plus an estimate
+    (``CHARS_PER_TOKEN``) of the text and thinking streamed since.
+
+    Streams report output tokens late (Messages: at the end; agents: per
+    turn), so between reports the estimate fills in; each report replaces it.
+    """
+
+    __slots__ = ("chars_per_token", "_usage", "_chars")
+
+    def __init__(self, chars_per_token: float = CHARS_PER_TOKEN) -> None:
+        self.chars_per_token = check_positive(chars_per_token, "chars_per_token")
+        self._usage: dict[Task, Usage] = {}
+        self._chars: dict[Task, int] = {}
+
+    def observe(self, task: Task, event) -> bool:
+        """Take ``event`` into account; True when the task's count may have changed."""
+        kind = event.type
+        if kind == TEXT or kind == THINKING:
+            self._chars[task] = self._chars.get(task, 0) + len(event.text)
+            return True
+        if kind == USAGE:
+            self._usage[task] = event.data
+            self._chars[task] = 0
+            return True
+        return False
+
+    def settle(self, task: Task, usage: Usage, *, complete: bool) -> None:
+        """Record a finished task's final usage; a completed task's count is then exact."""
+        self._usage[task] = usage
+        if complete:
+            self._chars[task] = 0
+
+    def estimated(self, task: Task) -> int:
+        """Output tokens streamed since the last usage report (an estimate)."""
+        return math.ceil(self._chars.get(task, 0) / self.chars_per_token)
+
+    def any_estimated(self) -> bool:
+        """True when some task's count includes an estimate."""
+        return any(self._chars.values())
+
+    def usage(self, task: Task) -> Usage:
+        """``task``'s usage with the estimate added to its output tokens."""
+        usage = self._usage.get(task) or Usage()
+        extra = self.estimated(task)
+        if not extra:
+            return usage
+        return Usage(
+            usage.input_tokens,
+            usage.output_tokens + extra,
+            usage.cache_read_input_tokens,
+            usage.cache_creation_input_tokens,
+        )
+
+    def clear(self) -> None:
+        """Forget every task (a new run)."""
+        self._usage.clear()
+        self._chars.clear()
+
+
+class RunningTotal:
+    """A sum over tasks that is updated in O(1) when one task's share changes."""
+
+    __slots__ = ("total", "_shares")
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._shares: dict[Task, float] = {}
+
+    def set(self, task: Task, share: float) -> float:
+        """Set ``task``'s share; return the new total."""
+        self.total += share - self._shares.get(task, 0.0)
+        self._shares[task] = share
+        return self.total
+
+    def clear(self) -> None:
+        """Back to zero (a new run)."""
+        self.total = 0.0
+        self._shares.clear()
+

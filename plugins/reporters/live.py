@@ -1,0 +1,203 @@
+"""The live view: one row per agent, redrawn a few times a second on a terminal."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import IO
+
+from mac_plugins.policies.base import CHARS_PER_TOKEN
+from rich import box
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from mac_core import hookimpl
+from mac_core.events import TEXT, THINKING, USAGE
+
+TAIL_CHARS = 240  #: enough of an agent's latest text to show its latest line
+IDLE_AFTER = 5.0  #: seconds without an event before a running row says it is idle
+
+_STATUS_ORDER = {"running": 0, "failed": 1, "interrupted": 2, "completed": 3, "cancelled": 4, "pending": 5}
+_STATUS_STYLE = {
+    "pending": ("waiting", "dim"),
+    "running": ("running", "green"),
+    "completed": ("done", "bold green"),
+    "interrupted": ("stopped", "bold yellow"),
+    "cancelled": ("cancelled", "dim yellow"),
+    "failed": ("failed", "bold red"),
+}
+
+
+class _Row:
+    """What the view knows of one task; written by the hooks, read by the refresh thread."""
+
+    __slots__ = ("index", "name", "status", "output_tokens", "chars_since_usage", "started",
+                 "first_event", "last_event", "finished", "tail", "note")
+
+    def __init__(self, index: int, name: str) -> None:
+        self.index = index
+        self.name = name
+        self.status = "pending"
+        self.output_tokens = 0
+        self.chars_since_usage = 0
+        self.started: float | None = None
+        self.first_event: float | None = None
+        self.last_event: float | None = None
+        self.finished: float | None = None
+        self.tail = ""
+        self.note: str | None = None  # the interrupt reason or the error, once it ended early
+
+    def tokens(self) -> int:
+        return self.output_tokens + math.ceil(self.chars_since_usage / CHARS_PER_TOKEN)
+
+    def latest_line(self) -> str:
+        for line in reversed(self.tail.splitlines()):
+            if line.strip():
+                return " ".join(line.split())
+        return ""
+
+
+class RichReporter:
+    """A live table of every agent: name, status, output tokens, tokens/s, elapsed, latest line.
+
+    The hooks only update plain fields; rich's refresh thread renders them
+    ``refresh_per_second`` times a second, so a run never waits on drawing.
+    Above ``max_rows`` agents (fewer on a short terminal), running ones are shown first (then failed,
+    stopped, done, waiting) and the rest summed up in one line. A task
+    stopped early shows its reason in place of its latest line; a stopped run
+    shows its reason under the table.
+
+    :param stream: where to draw (default ``sys.stderr``); meant for a terminal.
+    :param max_rows: agent rows shown at most.
+    :param refresh_per_second: redraws per second.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, *, max_rows: int = 20, refresh_per_second: float = 4) -> None:
+        self.stream = stream
+        self.max_rows = max_rows
+        self.refresh_per_second = refresh_per_second
+        self._rows: list[_Row] = []
+        self._by_task: dict = {}
+        self._run = None
+        self._started = 0.0
+        self._console: Console | None = None
+        self._live: Live | None = None
+
+    # --- hooks: update state, nothing else ---------------------------------
+
+    @hookimpl
+    def mac_run_started(self, run):
+        self._run = run
+        self._started = time.monotonic()
+        self._rows = [_Row(task.index, task.name) for task in run.tasks]
+        self._by_task = dict(zip(run.tasks, self._rows, strict=True))
+        console = Console(file=self.stream) if self.stream is not None else Console(stderr=True)
+        self._console = console
+        self._live = Live(
+            get_renderable=self.render,
+            console=console,
+            refresh_per_second=self.refresh_per_second,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
+
+    @hookimpl
+    def mac_task_started(self, task):
+        row = self._by_task[task]
+        row.status = "running"
+        row.started = time.monotonic()
+
+    @hookimpl
+    def mac_task_event(self, task, event):
+        row = self._by_task[task]
+        row.last_event = now = time.monotonic()
+        if row.first_event is None:
+            row.first_event = now
+        kind = event.type
+        if kind == TEXT:
+            row.chars_since_usage += len(event.text)
+            row.tail = (row.tail + event.text)[-TAIL_CHARS:]
+        elif kind == THINKING:
+            row.chars_since_usage += len(event.text)
+        elif kind == USAGE:
+            row.output_tokens = event.data.output_tokens
+            row.chars_since_usage = 0
+
+    @hookimpl
+    def mac_task_finished(self, task, result):
+        row = self._by_task[task]
+        row.output_tokens = result.usage.output_tokens
+        if result.status == "completed":
+            row.chars_since_usage = 0
+        if result.status != "completed":
+            row.note = result.error if result.status == "failed" else result.interrupt_reason
+        row.finished = time.monotonic()
+        row.status = result.status
+
+    @hookimpl
+    def mac_run_finished(self, run):
+        if self._live is not None:
+            self._live.stop()  # draws the final state once more
+            self._live = None
+
+    # --- rendering: on rich's refresh thread --------------------------------
+
+    def render(self) -> Group:
+        """The current view (called by rich's refresh thread)."""
+        now = time.monotonic()
+        rows = sorted(self._rows, key=lambda r: (_STATUS_ORDER.get(r.status, 9), r.index))
+        limit = self.max_rows
+        if self._console is not None and self._console.is_terminal:  # leave room for the header and footer
+            limit = max(3, min(limit, self._console.height - 7))
+        shown, hidden = rows[:limit], rows[limit:]
+        table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
+        table.add_column("agent", max_width=20, no_wrap=True, overflow="ellipsis")
+        table.add_column("status", no_wrap=True)
+        table.add_column("tokens", justify="right", no_wrap=True)
+        table.add_column("tok/s", justify="right", no_wrap=True)
+        table.add_column("elapsed", justify="right", no_wrap=True)
+        table.add_column("latest", ratio=1, no_wrap=True, overflow="ellipsis")
+        for row in shown:
+            table.add_row(*self._cells(row, now))
+        parts: list = [table]
+        if hidden:
+            parts.append(Text(f"… and {len(hidden)} more: {_counts(hidden)}", style="dim"))
+        parts.append(self._footer(now))
+        return Group(*parts)
+
+    def _cells(self, row: _Row, now: float) -> tuple:
+        label, style = _STATUS_STYLE.get(row.status, (row.status, ""))
+        if row.status == "running" and row.last_event is not None and now - row.last_event >= IDLE_AFTER:
+            label, style = f"idle {now - row.last_event:.0f}s", "yellow"
+        tokens = row.tokens()
+        end = row.finished if row.finished is not None else now
+        streaming = end - row.first_event if row.first_event is not None else 0.0
+        rate = f"{tokens / streaming:.0f}" if streaming >= 0.5 else "-"
+        elapsed = f"{end - row.started:.1f}s" if row.started is not None else "-"
+        if row.note:
+            latest = Text(row.note, style="red" if row.status == "failed" else "yellow")
+        else:
+            latest = Text(row.latest_line())
+        return Text(row.name), Text(label, style=style), f"{tokens:,}", rate, elapsed, latest
+
+    def _footer(self, now: float) -> Text:
+        run = self._run
+        total = sum(row.tokens() for row in self._rows)
+        footer = Text(f"run {run.id} on {run.transport}: {_counts(self._rows)}; "
+                      f"{total:,} output tokens; {now - self._started:.1f}s", style="dim")
+        if run.interrupt_reason:
+            footer.append(f"\nstopped: {run.interrupt_reason}", style="bold yellow")
+        return footer
+
+    def __repr__(self) -> str:
+        return "RichReporter()"
+
+
+def _counts(rows: list[_Row]) -> str:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return ", ".join(f"{n} {_STATUS_STYLE.get(s, (s,))[0]}" for s, n in sorted(counts.items(), key=lambda i: _STATUS_ORDER.get(i[0], 9)))
