@@ -5,7 +5,13 @@ from __future__ import annotations
 import anthropic
 
 from mac_core import Completion, Event, Transport, Usage, hookimpl
-from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, sdk_arguments, transport_error
+from mac_core.anthropic_api import (
+    MESSAGES_TASK_OPTIONS,
+    make_client,
+    messages_request,
+    sdk_arguments,
+    transport_error,
+)
 from mac_core.events import MESSAGE_STOP, TEXT, TOOL_USE, USAGE
 
 

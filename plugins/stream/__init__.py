@@ -6,7 +6,13 @@ import anthropic
 import httpx2
 
 from mac_core import Transport, TransportError, hookimpl
-from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, sdk_arguments, transport_error
+from mac_core.anthropic_api import (
+    MESSAGES_TASK_OPTIONS,
+    make_client,
+    messages_request,
+    sdk_arguments,
+    transport_error,
+)
 
 from .sse import consume_stream
 
