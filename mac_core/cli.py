@@ -13,9 +13,11 @@ import sys
 import click
 
 from . import __version__
+from .credentials import MissingAPIKeyError
 from .plugins import describe_plugins, plugin_manager
 
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -41,6 +43,8 @@ def plugins_command(as_json: bool) -> None:
         provides = "; ".join(row["provides"]) or "hooks: " + ", ".join(row["hooks"])
         dist = f"  [{row['distribution']}]" if row["distribution"] else ""
         click.echo(f"{row['name']:<{width}}  {provides}{dist}")
+        if row["summary"]:
+            click.echo(f"{'':<{width}}  {row['summary']}")
 
 
 def _add_plugin_commands() -> None:
@@ -65,4 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except MissingAPIKeyError as exc:  # a setup problem, not a crash: one clear line
+        click.echo(f"mac: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     sys.exit(code if isinstance(code, int) else 0)

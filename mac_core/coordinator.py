@@ -108,7 +108,7 @@ class Coordinator:
             connect_timeout=self.connect_timeout,
             idle_timeout=self.idle_timeout,
             request_timeout=self.request_timeout,
-            transport_options=dict(transport_options or {}),
+            transport_options=_hide_secrets(transport_options or {}),
         )
 
     async def arun(
@@ -237,6 +237,14 @@ class Coordinator:
 
     def __repr__(self) -> str:
         return f"<Coordinator transports={sorted(self._transports)}>"
+
+
+#: Transport option names whose values are secrets (wrapped in :class:`Secret` so no repr shows them).
+SECRET_OPTIONS = frozenset({"token", "api_key", "anthropic_api_key", "password"})
+
+
+def _hide_secrets(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: Secret(v) if k in SECRET_OPTIONS and isinstance(v, str) else v for k, v in options.items()}
 
 
 class EventForwarder:

@@ -180,8 +180,17 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
             provides.append("progress reporter")
         if "mac_register_commands" in hooks:
             provides.append("commands")
+        doc = (getattr(plugin, "__doc__", None) or "").strip().splitlines()
+        summary = doc[0].strip() if doc else ""
         module = getattr(plugin, "__name__", type(plugin).__module__)
         rows.append(
-            {"name": name, "module": module, "distribution": distributions.get(name), "hooks": hooks, "provides": provides}
+            {
+                "name": name,
+                "module": module,
+                "distribution": distributions.get(name),
+                "summary": summary,
+                "hooks": hooks,
+                "provides": provides,
+            }
         )
     return rows

@@ -127,7 +127,8 @@ class AgentServer:
 
     def start(self) -> AgentServer:
         """Bind a free port and serve in a daemon thread; returns once the server accepts connections."""
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else +40 ms per small write)
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
         config = uvicorn_config(

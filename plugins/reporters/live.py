@@ -52,10 +52,12 @@ class _Row:
     def tokens(self) -> int:
         return self.output_tokens + math.ceil(self.chars_since_usage / CHARS_PER_TOKEN)
 
-    def latest_line(self) -> str:
+    def latest_line(self, width: int = 80) -> str:
+        """The newest non-blank line, keeping its end (the newest words) within ``width``."""
         for line in reversed(self.tail.splitlines()):
             if line.strip():
-                return " ".join(line.split())
+                line = " ".join(line.split())
+                return line if len(line) <= width else "…" + line[-(width - 1):]
         return ""
 
 
@@ -180,7 +182,9 @@ class RichReporter:
         if row.note:
             latest = Text(row.note, style="red" if row.status == "failed" else "yellow")
         else:
-            latest = Text(row.latest_line())
+            # the other columns take about 55 cells; show as much of the newest text as fits
+            width = self._console.width if self._console is not None else 135
+            latest = Text(row.latest_line(max(20, width - 55)))
         return Text(row.name), Text(label, style=style), f"{tokens:,}", rate, elapsed, latest
 
     def _footer(self, now: float) -> Text:

@@ -69,3 +69,9 @@ def test_the_key_is_absent_from_logs_reprs_results_and_errors(httpx2_mock, api_k
     assert failed[0].status == "failed" and "authentication_error" in failed[0].error
     for text in seen:
         assert CANARY_KEY not in text
+
+
+def test_secret_transport_options_are_hidden_in_settings(api_key):
+    settings = Coordinator().settings("agent-ws", {"url": "http://127.0.0.1:3000", "token": CANARY_KEY})
+    assert CANARY_KEY not in repr(settings)
+    assert settings.transport_options["token"].reveal() == CANARY_KEY

@@ -1,0 +1,5 @@
+"""``python -m mac_core`` runs the ``mac`` command line."""
+
+from .cli import main
+
+main()
