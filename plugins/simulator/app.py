@@ -61,6 +61,7 @@ class Front:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                self.state.stats.statuses[status] += 1  # counted before the client can see the answer
                 message = {**message, "headers": [*message.get("headers", ()), (b"request-id", request_id)]}
             await send(message)
 
@@ -81,8 +82,6 @@ class Front:
             log.exception("simulator request %s failed", record["request_id"])
             await ApiError(500, "Internal server error").response()(scope, receive, send_with_id)
         finally:
-            if status:
-                self.state.stats.statuses[status] += 1
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s %s -> %s in %.3f s%s", record["request_id"], scope["method"], scope["path"],
                           status or "no response", time.monotonic() - began, record["outcome"] and " " + record["outcome"])

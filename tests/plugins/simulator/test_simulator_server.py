@@ -92,8 +92,10 @@ async def test_hundreds_of_concurrent_streams_all_finish(start_sim):
             group.start_soon(one, index)
     await client.close()
     assert len(texts) == 200 and all(len(text.split()) == 30 for text in texts)
+    # the server counts a stream finished after its last write, which the client may outrun
+    await anyio.to_thread.run_sync(lambda: wait_until(lambda: sim.stats.streams_open == 0))
     assert sim.stats.streams_started == sim.stats.streams_finished == 200
-    assert sim.stats.streams_open == 0 and sim.stats.client_disconnects == 0
+    assert sim.stats.client_disconnects == 0
 
 
 def test_settings_are_checked_and_the_app_factory_is_exposed():
