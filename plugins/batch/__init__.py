@@ -1,0 +1,1 @@
+"""The ``batch`` transport (in progress)."""
