@@ -6,14 +6,13 @@ import ipaddress
 import logging
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+from mac_core.serving import AnnouncingServer, ThreadedServer
 
 from .app import ServerSettings, create_app
 
@@ -109,16 +108,20 @@ class AgentServer:
         self.settings = ServerSettings(workspace=str(workspace), token=token, env=dict(env or {}), **settings)
         self.host = host
         self.max_frame_bytes = max_frame_bytes
-        self.port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedServer(
+            lambda port: uvicorn_config(create_app(self.settings), host=host, port=port, max_frame_bytes=max_frame_bytes),
+            host=host, name="agent server", start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT,
+        )
+
+    @property
+    def port(self) -> int | None:
+        """The port it listens on, once started."""
+        return self._server.port
 
     @property
     def url(self) -> str:
         """The HTTP base URL, ``http://127.0.0.1:PORT``."""
-        if self.port is None:
-            raise RuntimeError("the server is not started")
-        return f"http://{self.host}:{self.port}"
+        return self._server.url
 
     @property
     def ws_url(self) -> str:
@@ -127,36 +130,12 @@ class AgentServer:
 
     def start(self) -> AgentServer:
         """Bind a free port and serve in a daemon thread; returns once the server accepts connections."""
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else +40 ms per small write)
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn_config(
-            create_app(self.settings), host=self.host, port=self.port, max_frame_bytes=self.max_frame_bytes
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="mac-agent-server", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the agent server did not start")
-            time.sleep(0.01)
+        self._server.start()
         return self
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop serving, stop the agent and its CLI child, and join the thread (at most ``timeout`` s)."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("the agent server thread did not stop within %g s", timeout)
-        self._server = None
-        self._thread = None
+        self._server.stop(timeout)
 
     def __enter__(self) -> AgentServer:
         return self.start()
@@ -167,20 +146,6 @@ class AgentServer:
     def __repr__(self) -> str:
         where = self.url if self.port is not None else "not started"
         return f"AgentServer({where}, {self.settings!r})"
-
-
-class _AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that says where it listens once it really does."""
-
-    def __init__(self, config: uvicorn.Config, announce: Callable[[str], None]) -> None:
-        super().__init__(config)
-        self._announce = announce
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started and self.servers and self.servers[0].sockets:
-            host, port = self.servers[0].sockets[0].getsockname()[:2]
-            self._announce(f"http://{f'[{host}]' if ':' in host else host}:{port}")
 
 
 def serve(
@@ -197,4 +162,4 @@ def serve(
     closed, the agent session cancelled and its CLI child stopped.
     """
     config = uvicorn_config(create_app(settings), host=host, port=port, max_frame_bytes=max_frame_bytes)
-    _AnnouncingServer(config, announce).run()
+    AnnouncingServer(config, announce).run()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+
+from mac_core.serving import AnnouncingServer, ThreadedServer
 
 from .app import create_app
 from .settings import SimulatorSettings, SimulatorStats
@@ -58,9 +57,15 @@ class Simulator:
         self.settings = SimulatorSettings(**settings)
         self.host = host
         self.app = create_app(self.settings)
-        self.port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedServer(
+            lambda port: uvicorn_config(self.app, host=host, port=port),
+            host=host, name="simulator", start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT,
+        )
+
+    @property
+    def port(self) -> int | None:
+        """The port it listens on, once started."""
+        return self._server.port
 
     @property
     def stats(self) -> SimulatorStats:
@@ -70,9 +75,7 @@ class Simulator:
     @property
     def url(self) -> str:
         """The HTTP base URL (for ``ANTHROPIC_BASE_URL``), ``http://127.0.0.1:PORT``."""
-        if self.port is None:
-            raise RuntimeError("the simulator is not started")
-        return f"http://{self.host}:{self.port}"
+        return self._server.url
 
     @property
     def ws_url(self) -> str:
@@ -81,34 +84,12 @@ class Simulator:
 
     def start(self) -> Simulator:
         """Bind a free port and serve in a daemon thread; returns once it accepts connections."""
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else +40 ms per keep-alive request)
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn_config(self.app, host=self.host, port=self.port))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="mac-simulator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                sock.close()
-                raise RuntimeError("the simulator did not start")
-            time.sleep(0.005)
+        self._server.start()
         return self
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop serving and join the thread (at most ``timeout`` seconds)."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("the simulator thread did not stop within %g s", timeout)
-        self._server = None
-        self._thread = None
+        self._server.stop(timeout)
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -121,20 +102,6 @@ class Simulator:
         return f"Simulator({where}, {self.settings!r})"
 
 
-class _AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that says where it listens once it really does."""
-
-    def __init__(self, config: uvicorn.Config, announce: Callable[[str], None]) -> None:
-        super().__init__(config)
-        self._announce = announce
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started and self.servers and self.servers[0].sockets:
-            host, port = self.servers[0].sockets[0].getsockname()[:2]
-            self._announce(f"http://{f'[{host}]' if ':' in host else host}:{port}")
-
-
 def serve(settings: SimulatorSettings, *, host: str, port: int, announce: Callable[[str], None]) -> None:
     """Serve in the foreground until Ctrl-C; ``announce(url)`` once listening."""
-    _AnnouncingServer(uvicorn_config(create_app(settings), host=host, port=port), announce).run()
+    AnnouncingServer(uvicorn_config(create_app(settings), host=host, port=port), announce).run()
