@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from .events import TEXT, USAGE, Event
 from .interrupt import RUN, Interrupt, InterruptToken
@@ -145,7 +146,10 @@ async def execute(
         try:
             with anyio.CancelScope() as scope:
                 task._cancel = scope.cancel
+                if task.interrupt_reason is not None:  # stopped while a hook ran: never send the request
+                    scope.cancel()
                 try:
+                    await anyio.lowlevel.checkpoint()  # where that cancellation lands, before the transport runs
                     completion = await transport.run_task(task, make_emit(task))
                 except Exception as exc:
                     # An error raised while unwinding our own cancellation is the interrupt, not a failure.
@@ -191,8 +195,10 @@ async def execute(
                         finish(task, failed(task, exc))
                 else:
                     try:
+                        # A batching transport needs every task in hand to group them; its far side queues.
+                        slots = len(tasks) if transport.batches else min(max_concurrency, len(tasks))
                         async with anyio.create_task_group() as workers:
-                            for i in range(min(max_concurrency, len(tasks))):
+                            for i in range(slots):
                                 workers.start_soon(worker, gate is not None and i > 0)
                     finally:
                         with anyio.move_on_after(5, shield=True):  # closing must not hang a stop

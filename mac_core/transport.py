@@ -114,12 +114,16 @@ class Transport(abc.ABC):
     :cvar needs_api_key: the run fails fast without an Anthropic API key.
     :cvar task_options: prompt fields beyond the common ones that it accepts
         (``tools``, ``stop_sequences``…); anything else is rejected up front.
+    :cvar batches: it gathers tasks and sends them together (Message Batches),
+        so the engine starts every task at once and ``max_concurrency`` does
+        not bound it.
     """
 
     name: ClassVar[str] = ""
     streams: ClassVar[bool] = False
     needs_api_key: ClassVar[bool] = True
     task_options: ClassVar[frozenset[str]] = frozenset()
+    batches: ClassVar[bool] = False
 
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings

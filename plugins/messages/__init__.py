@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anthropic
 
-from mac_core import Completion, Event, Transport, Usage, hookimpl
+from mac_core import Completion, Event, Transport, TransportError, Usage, hookimpl
 from mac_core.anthropic_api import (
     MESSAGES_TASK_OPTIONS,
     make_client,
@@ -35,10 +35,16 @@ class MessagesTransport(Transport):
         await self._client.close()
 
     async def run_task(self, task, emit):
+        request = sdk_arguments(messages_request(task))
         try:
-            message = await self._client.messages.create(**sdk_arguments(messages_request(task)))
+            message = await self._client.messages.create(**request)
         except anthropic.APIError as exc:
             raise transport_error(exc) from None
+        except ValueError as exc:  # a body that is not JSON or not a Message
+            raise TransportError(
+                f"malformed response from the server ({type(exc).__name__}: {str(exc)[:120]})",
+                error_type="malformed_response",
+            ) from None
         for block in message.content:
             if block.type == "text":
                 emit(Event(TEXT, block.text))

@@ -54,8 +54,13 @@ async def consume_stream(chunks: AsyncIterator[bytes], emit: Emit, request_id: s
             raw = _data_of(block)
             if raw is None:
                 continue
-            data = loads(raw)
-            kind = data["type"]
+            try:
+                data = loads(raw)
+                kind = data["type"]
+            except (ValueError, TypeError, KeyError):  # not JSON, or not an event object
+                raise TransportError(
+                    f"malformed event from the server: {bytes(raw[:80])!r}", error_type="malformed_event", request_id=request_id
+                ) from None
             if kind == "content_block_delta":
                 delta = data["delta"]
                 delta_kind = delta["type"]

@@ -254,3 +254,18 @@ async def test_the_async_twin_runs_in_the_callers_loop():
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+def test_a_task_stopped_by_its_own_start_hook_sends_nothing():
+    FakeTransport.reset({"a": ["x"], "b": ["y"]})
+
+    class StopFirst:
+        @hookimpl
+        def mac_task_started(self, task):
+            if task.index == 0:
+                task.interrupt("not this one")
+
+    a, b = coordinator(StopFirst()).run(["a", "b"], transport="fake", max_concurrency=1)
+    assert a.status == "interrupted" and a.interrupt_reason == "not this one"
+    assert b.status == "completed"
+    assert FakeTransport.started == ["b"]
