@@ -1,1 +1,366 @@
-"""The ``batch`` transport (in progress)."""
+"""The ``batch`` transport: tasks gathered into Message Batches, at half the price, answered within 24 h.
+
+Each :meth:`BatchTransport.run_task` queues its request and waits. A
+submitter (started by the first task) sends the queue as a batch once no task
+has arrived for ``flush_after`` seconds, once the oldest has waited
+``max_batch_wait`` seconds, or once the batch is full (the API's 100,000
+requests or 256 MB). One poller per batch retrieves it with a growing
+interval, reports its request counts as ``progress`` events, and when it has
+ended reads the results and hands each to its task by ``custom_id``.
+
+Transport options (``transport_options=``): ``poll_interval`` (1 s, the first
+wait), ``max_poll_interval`` (30 s), ``flush_after`` (0.2 s),
+``max_batch_wait`` (5 s), ``cancel_timeout`` (10 s) and ``state_file``: a
+JSON file recording which batch holds each request, so a re-run after a crash
+polls those batches instead of sending (and paying for) the requests again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import anthropic
+import anyio
+
+from mac_core import Completion, Event, Transport, TransportError, Usage, hookimpl
+from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, transport_error
+from mac_core.events import MESSAGE_STOP, PROGRESS, TEXT, TOOL_USE, USAGE
+from mac_core.pricing import cost_usd
+from mac_core.run import Task
+from mac_core.transport import Emit
+
+from .requests import CustomIds, digest, wire_size
+from .state import BatchStateFile
+
+log = logging.getLogger("mac_plugins.batch")
+
+ENVELOPE_BYTES = len(b'{"requests":[]}')
+POLL_GROWTH = 1.5  #: each wait for a batch is this much longer than the last, up to ``max_poll_interval``
+MAX_POLL_FAILURES = 5  #: consecutive failed polls (after the SDK's own retries) before its tasks fail
+
+
+@dataclass(eq=False)
+class _Waiter:
+    """One task waiting for its answer from a batch."""
+
+    task: Task
+    custom_id: str
+    request: dict[str, Any]
+    size: int
+    digest: str
+    future: asyncio.Future = field(repr=False)
+    batch: _Batch | None = None
+    resumed: bool = False  # found in the state file: anything but a success is sent again
+
+
+@dataclass(eq=False)
+class _Batch:
+    """A batch on the far side and the tasks of this run waiting for it."""
+
+    id: str
+    waiters: dict[str, _Waiter] = field(default_factory=dict)
+    emits: dict[str, Emit] = field(default_factory=dict)
+    cancel_sent: bool = False
+    last_progress: dict[str, Any] | None = None
+
+    def live(self) -> list[_Waiter]:
+        """The waiters still waiting."""
+        return [w for w in self.waiters.values() if not w.future.done()]
+
+
+class BatchTransport(Transport):
+    """Sends tasks through the Message Batches API (``client.messages.batches``).
+
+    ``batches = True`` makes the engine start every task at once, whatever
+    ``max_concurrency`` says: the API queues them, and a batch only pays off
+    when it holds many. Answers arrive whole (no streaming), minutes to hours
+    later on the real API, at half the price of the Messages API; each
+    result's ``cost_usd`` is priced so. Interrupting every task of a batch
+    cancels the batch (requests already answered are still billed).
+    """
+
+    name = "batch"
+    streams = False
+    needs_api_key = True
+    batches = True
+    # A batch request has no headers of its own.
+    task_options = MESSAGES_TASK_OPTIONS - {"extra_headers"}
+
+    max_batch_requests: ClassVar[int] = 100_000  #: the API's limit on requests in one batch
+    max_batch_bytes: ClassVar[int] = 256 * 1000 * 1000  #: the API's limit on one batch's body
+
+    async def open(self) -> None:
+        options = self.settings.transport_options
+        self._poll_interval = float(options.get("poll_interval", 1.0))
+        self._max_poll_interval = float(options.get("max_poll_interval", 30.0))
+        self._flush_after = float(options.get("flush_after", 0.2))
+        self._max_batch_wait = float(options.get("max_batch_wait", 5.0))
+        self._cancel_timeout = float(options.get("cancel_timeout", 10.0))
+        state_file = options.get("state_file")
+        self._state = BatchStateFile(state_file) if state_file else None
+        self._client = make_client(self.settings, streaming=False)
+        self._ids = CustomIds()
+        self._queue: list[tuple[_Waiter, Emit]] = []
+        self._arrived = asyncio.Event()
+        self._first_arrival = self._last_arrival = 0.0
+        self._closing = False
+        self._submitter: asyncio.Task | None = None
+        self._followed: dict[str, _Batch] = {}
+        self._pollers: set[asyncio.Task] = set()
+
+    async def aclose(self) -> None:
+        self._closing = True
+        self._arrived.set()
+        try:
+            if self._submitter is not None:
+                await self._submitter  # lets a batch being created be cancelled rather than orphaned
+        finally:
+            background = [t for t in (self._submitter, *self._pollers) if t is not None and not t.done()]
+            for job in background:
+                job.cancel()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                if background:
+                    await asyncio.wait(background)
+                await self._client.close()
+
+    async def run_task(self, task, emit):
+        params = messages_request(task)
+        custom_id = self._ids.assign(task)
+        request = {"custom_id": custom_id, "params": params}
+        waiter = _Waiter(task, custom_id, request, wire_size(request), digest(params),
+                         asyncio.get_running_loop().create_future())
+        if waiter.size + ENVELOPE_BYTES > self.max_batch_bytes:
+            raise TransportError(f"request of {waiter.size:,} bytes exceeds a batch's {self.max_batch_bytes:,} bytes",
+                                 error_type="request_too_large")
+        known = self._state.batch_of(custom_id, waiter.digest) if self._state else None
+        if known is not None:
+            waiter.resumed = True
+            self._follow(known).waiters[custom_id] = waiter
+            waiter.batch = self._followed[known]
+            waiter.batch.emits[custom_id] = emit
+        else:
+            self._enqueue(waiter, emit)
+        try:
+            message, batch_id = await waiter.future
+        except asyncio.CancelledError:
+            waiter.future.cancel()
+            await self._abandon(waiter)
+            raise
+        return _deliver(task, message, batch_id, emit)
+
+    # -- gathering tasks into batches ------------------------------------------------------------
+
+    def _enqueue(self, waiter: _Waiter, emit: Emit) -> None:
+        now = asyncio.get_running_loop().time()
+        if not self._queue:
+            self._first_arrival = now
+        self._last_arrival = now
+        self._queue.append((waiter, emit))
+        self._arrived.set()
+        if self._submitter is None:
+            self._submitter = asyncio.create_task(self._submit_forever(), name="batch submitter")
+
+    async def _submit_forever(self) -> None:
+        """Send the queue as batches until the transport closes; never raises."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self._queue = [(w, e) for w, e in self._queue if not w.future.done()]
+            if not self._queue:
+                if self._closing:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            count = self._batch_length()
+            now = loop.time()
+            quiet, waited = now - self._last_arrival, now - self._first_arrival
+            full = count < len(self._queue) or count == self.max_batch_requests
+            if not (full or self._closing) and quiet < self._flush_after and waited < self._max_batch_wait:
+                await asyncio.sleep(min(self._flush_after - quiet, self._max_batch_wait - waited))
+                continue
+            group, self._queue = self._queue[:count], self._queue[count:]
+            self._first_arrival = now
+            try:
+                await self._create(group)
+            except Exception as exc:  # a bug here must fail the tasks, not leave them waiting
+                log.exception("creating a batch failed")
+                _fail([w for w, _ in group], TransportError(f"{type(exc).__name__}: {exc}"))
+
+    def _batch_length(self) -> int:
+        """How many queued requests, from the front, fit in one batch."""
+        size, count = ENVELOPE_BYTES, 0
+        for waiter, _ in self._queue:
+            if count == self.max_batch_requests or size + waiter.size > self.max_batch_bytes:
+                break
+            size += waiter.size
+            count += 1
+        return count
+
+    async def _create(self, group: list[tuple[_Waiter, Emit]]) -> None:
+        try:
+            created = await self._client.messages.batches.create(requests=[w.request for w, _ in group])
+        except anthropic.APIError as exc:
+            _fail([w for w, _ in group], transport_error(exc))
+            return
+        log.debug("batch %s created with %d requests", created.id, len(group))
+        batch = _Batch(created.id)
+        for waiter, emit in group:
+            waiter.batch = batch
+            batch.waiters[waiter.custom_id] = waiter
+            batch.emits[waiter.custom_id] = emit
+        if self._state is not None:
+            self._state.record(batch.id, {w.custom_id: w.digest for w, _ in group})
+        if not batch.live():  # every task was interrupted while the batch was being created
+            await self._cancel(batch)
+            return
+        self._followed[batch.id] = batch
+        self._start_poller(batch)
+
+    # -- following batches to their end ----------------------------------------------------------
+
+    def _follow(self, batch_id: str) -> _Batch:
+        """The batch ``batch_id`` as followed by this run, polled from now on if it was not yet."""
+        batch = self._followed.get(batch_id)
+        if batch is None:
+            batch = self._followed[batch_id] = _Batch(batch_id)
+            self._start_poller(batch)
+        return batch
+
+    def _start_poller(self, batch: _Batch) -> None:
+        poller = asyncio.create_task(self._poll(batch), name=f"batch poller {batch.id}")
+        self._pollers.add(poller)
+        poller.add_done_callback(self._pollers.discard)
+
+    async def _poll(self, batch: _Batch) -> None:
+        """Retrieve ``batch`` with a growing interval until it ends, then hand out its results."""
+        delay, failures = self._poll_interval, 0
+        try:
+            while batch.live():
+                try:
+                    info = await self._client.messages.batches.retrieve(batch.id)
+                    self._report(batch, info)
+                    if info.processing_status == "ended":
+                        await self._collect(batch)
+                        return
+                    failures = 0
+                except anthropic.NotFoundError as exc:
+                    self._settle_unanswered(batch, transport_error(exc))
+                    return
+                except anthropic.APIError as exc:
+                    failures += 1
+                    log.warning("polling batch %s failed (%d in a row): %s", batch.id, failures, exc)
+                    if failures >= MAX_POLL_FAILURES:
+                        self._settle_unanswered(batch, transport_error(exc))
+                        return
+                await asyncio.sleep(delay)
+                delay = min(delay * POLL_GROWTH, self._max_poll_interval)
+        except Exception as exc:  # a bug here must fail the tasks, not leave them waiting
+            log.exception("following batch %s failed", batch.id)
+            _fail(batch.live(), TransportError(f"{type(exc).__name__}: {exc}", request_id=batch.id))
+        finally:
+            self._followed.pop(batch.id, None)
+
+    def _report(self, batch: _Batch, info: Any) -> None:
+        """Emit the batch's request counts to each task waiting for it, when they changed."""
+        progress = {"batch_id": batch.id, "processing_status": info.processing_status,
+                    **info.request_counts.model_dump()}
+        if progress == batch.last_progress:
+            return
+        batch.last_progress = progress
+        for waiter in batch.live():
+            batch.emits[waiter.custom_id](Event(PROGRESS, data=dict(progress)))
+
+    async def _collect(self, batch: _Batch) -> None:
+        """Read an ended batch's results and resolve each waiting task by ``custom_id``."""
+        async for item in await self._client.messages.batches.results(batch.id):
+            waiter = batch.waiters.get(item.custom_id)
+            if waiter is None or waiter.future.done():
+                continue  # a request of another run, or a task that was interrupted
+            result = item.result
+            if result.type == "succeeded":
+                waiter.future.set_result((result.message, batch.id))
+            elif waiter.resumed:
+                self._resend(waiter)
+            else:
+                waiter.future.set_exception(_result_error(result, batch.id))
+        # No await from here on: a resumed task cannot join this batch between its results and its end.
+        self._settle_unanswered(batch, TransportError(f"batch {batch.id} ended without a result for this request",
+                                                      request_id=batch.id))
+
+    def _settle_unanswered(self, batch: _Batch, error: TransportError) -> None:
+        """Send resumed tasks again; fail the others with ``error``."""
+        for waiter in batch.live():
+            if waiter.resumed:
+                self._resend(waiter)
+            else:
+                waiter.future.set_exception(error)
+
+    def _resend(self, waiter: _Waiter) -> None:
+        """Queue a resumed task for a new batch: its old one holds no answer for it."""
+        emit = waiter.batch.emits[waiter.custom_id]
+        waiter.batch.waiters.pop(waiter.custom_id)
+        waiter.batch, waiter.resumed = None, False
+        self._enqueue(waiter, emit)
+
+    # -- interrupts ------------------------------------------------------------------------------
+
+    async def _abandon(self, waiter: _Waiter) -> None:
+        """An interrupted task leaves; the last to leave a running batch cancels it."""
+        batch = waiter.batch
+        if batch is not None and not batch.cancel_sent and not batch.live():
+            await self._cancel(batch)
+
+    async def _cancel(self, batch: _Batch) -> None:
+        """Ask the API to cancel ``batch``: shielded from the interrupt, bounded by ``cancel_timeout``."""
+        batch.cancel_sent = True
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._cancel_timeout):
+            try:
+                await self._client.messages.batches.cancel(batch.id)
+                log.debug("batch %s cancelled", batch.id)
+            except anthropic.APIError as exc:
+                log.warning("cancelling batch %s failed: %s", batch.id, exc)
+
+
+def _deliver(task: Task, message: Any, batch_id: str, emit: Emit) -> Completion:
+    """Emit a batch answer's events, as the ``messages`` transport does, and build its completion."""
+    texts = []
+    for block in message.content:
+        if block.type == "text":
+            texts.append(block.text)
+            emit(Event(TEXT, block.text))
+        elif block.type == "tool_use":
+            emit(Event(TOOL_USE, data={"id": block.id, "name": block.name, "input": block.input}))
+    usage = Usage.from_api(message.usage.model_dump())
+    emit(Event(USAGE, data=usage))
+    emit(Event(MESSAGE_STOP, data={"stop_reason": message.stop_reason}))
+    return Completion(text="".join(texts), usage=usage, stop_reason=message.stop_reason, request_id=batch_id,
+                      cost_usd=cost_usd(task.model, usage, batch=True))
+
+
+def _result_error(result: Any, batch_id: str) -> TransportError:
+    """The error of a request that did not succeed: ``errored``, ``canceled`` or ``expired``."""
+    if result.type == "errored":
+        error = result.error.error
+        return TransportError(f"{error.type}: {error.message} (batch {batch_id})", error_type=error.type,
+                              request_id=batch_id)
+    if result.type == "canceled":
+        return TransportError(f"canceled: batch {batch_id} was cancelled before this request ran",
+                              error_type="canceled", request_id=batch_id)
+    if result.type == "expired":
+        return TransportError(f"expired: batch {batch_id} did not reach this request within 24 hours",
+                              error_type="expired", request_id=batch_id)
+    return TransportError(f"unknown result type {result.type!r} in batch {batch_id}", request_id=batch_id)
+
+
+def _fail(waiters: list[_Waiter], error: TransportError) -> None:
+    for waiter in waiters:
+        if not waiter.future.done():
+            waiter.future.set_exception(error)
+
+
+@hookimpl
+def mac_register_transports(register):
+    register("batch", BatchTransport)
