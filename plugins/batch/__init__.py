@@ -138,8 +138,8 @@ class BatchTransport(Transport):
         known = self._state.batch_of(custom_id, waiter.digest) if self._state else None
         if known is not None:
             waiter.resumed = True
-            self._follow(known).waiters[custom_id] = waiter
-            waiter.batch = self._followed[known]
+            waiter.batch = self._follow(known)
+            waiter.batch.waiters[custom_id] = waiter
             waiter.batch.emits[custom_id] = emit
         else:
             self._enqueue(waiter, emit)
@@ -212,7 +212,10 @@ class BatchTransport(Transport):
             batch.waiters[waiter.custom_id] = waiter
             batch.emits[waiter.custom_id] = emit
         if self._state is not None:
-            self._state.record(batch.id, {w.custom_id: w.digest for w, _ in group})
+            try:
+                self._state.record(batch.id, {w.custom_id: w.digest for w, _ in group})
+            except OSError as exc:  # the run goes on; only a resume after a crash would pay again
+                log.warning("could not record batch %s in %s: %s", batch.id, self._state.path, exc)
         if not batch.live():  # every task was interrupted while the batch was being created
             await self._cancel(batch)
             return

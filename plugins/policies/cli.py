@@ -83,10 +83,11 @@ def plugins_from_options(
     deadline: float | None = None,
     events: str | Path | None = None,
     reporter: str = "auto",
+    batch: bool = False,
 ) -> list[object]:
     """The policy and reporter objects the options ask for, for ``Coordinator(plugins=...)``.
 
-    Every policy stops the whole run. Raises ``ValueError`` on a bad value
+    Every policy stops the whole run; ``batch`` prices the cost budget at the batch discount. Raises ``ValueError`` on a bad value
     (the click options have already checked them).
     """
     plugins: list[object] = []
@@ -95,7 +96,7 @@ def plugins_from_options(
     if budget_tokens is not None:
         plugins.append(TokenBudget(budget_tokens))
     if budget_usd is not None:
-        plugins.append(CostBudget(budget_usd))
+        plugins.append(CostBudget(budget_usd, batch=batch))
     if deadline is not None:
         plugins.append(Deadline(deadline))
     chosen = choose_reporter(reporter)

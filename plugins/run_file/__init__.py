@@ -28,6 +28,11 @@ def _open_for_append(path: Path):
     return stream
 
 
+def _transport_options(transport: str, output: Path) -> dict[str, str]:
+    """Batches are recorded next to the output, so a re-run after a crash polls them instead of paying twice."""
+    return {"state_file": f"{output}.batches.json"} if transport == "batch" else {}
+
+
 @hookimpl
 def mac_register_commands(cli):
     from mac_plugins.policies.cli import plugins_from_options, run_control_options
@@ -66,7 +71,7 @@ def mac_register_commands(cli):
         per_agent_view = control.get("reporter") in ("rich", "plain")
         if not per_agent_view:
             control["reporter"] = "none"
-        coordinator = Coordinator(plugins=plugins_from_options(**control))
+        coordinator = Coordinator(plugins=plugins_from_options(**control, batch=transport == "batch"))
         if transport not in coordinator.transports:
             raise click.BadParameter(f"unknown transport {transport!r} (installed: {', '.join(sorted(coordinator.transports))})",
                                      param_hint="--transport")
@@ -78,7 +83,8 @@ def mac_register_commands(cli):
                                    live=not per_agent_view)
             try:
                 coordinator.run(todo, transport=transport, max_concurrency=concurrency, model=model,
-                                max_tokens=max_tokens, system=system, plugins=[writer, progress])
+                                max_tokens=max_tokens, system=system, plugins=[writer, progress],
+                                transport_options=_transport_options(transport, output))
             except KeyboardInterrupt:
                 say(f"interrupted: {writer.written} results written this time, "
                     f"{len(todo) - progress.counts['completed']} tasks not completed.")
