@@ -72,6 +72,9 @@ def _single(
 ) -> str:
     spec: dict[str, Any] = {"cache_system": cache_system, "cache_prompt": cache_prompt}
     if isinstance(prompt, list):  # content blocks: send them as the user turn
+        for j, block in enumerate(prompt):
+            if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+                raise TypeError(f"prompt[{j}] must be a content block dict with a 'type', not {type(block).__name__}")
         messages = messages or [{"role": "user", "content": prompt}]
         prompt = " ".join(b.get("text", "") for b in prompt if isinstance(b, dict)) or "(content blocks)"
     spec["prompt"] = prompt

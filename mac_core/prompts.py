@@ -87,6 +87,17 @@ def _join_systems(shared: Any, own: Any) -> Any:
     return as_blocks(shared) + as_blocks(own)
 
 
+def _check_messages(messages: Any, where: str) -> None:
+    """Refuse a ``messages`` option that is not a conversation, before it reaches the wire."""
+    if not isinstance(messages, list) or not messages:
+        raise TypeError(f"{where}: messages must be a non-empty list of {{'role', 'content'}} dicts")
+    for j, message in enumerate(messages):
+        if not isinstance(message, Mapping) or message.get("role") not in ("user", "assistant"):
+            raise TypeError(f"{where}: messages[{j}] must be a dict with role 'user' or 'assistant'")
+        if not isinstance(message.get("content"), (str, list)):
+            raise TypeError(f"{where}: messages[{j}]['content'] must be a string or a list of content blocks")
+
+
 def build_tasks(
     prompts: Any,
     *,
@@ -157,6 +168,8 @@ def build_tasks(
                 raise TypeError(f"{where}['{label}'] must be a string, not {type(spec[label]).__name__}")
         task_opts = dict(base_options)
         task_opts.update({k: v for k, v in spec.items() if k not in PROMPT_FIELDS})
+        if task_opts.get("messages") is not None:
+            _check_messages(task_opts["messages"], where)
         if spec.get("cache_prompt"):
             task_opts["cache_prompt"] = True
         tasks.append(

@@ -36,7 +36,8 @@ def test_sync_run_works_inside_a_running_event_loop():
 
 CTRL_C_SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a background parent may have left SIGINT ignored
     sys.path[:0] = [{tests!r}, {tests_root!r}]
     from hanging_server import HangingSSEServer
     from mac_core import Coordinator

@@ -1,0 +1,151 @@
+"""The machine description, the Markdown tables and the PNG plot written into docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+START = "<!-- bench:results:start (written by python -m bench; edits inside are lost) -->"
+END = "<!-- bench:results:end -->"
+PACKAGES = ("multi-agent-coordination", "anthropic", "httpx2", "anyio", "uvicorn", "starlette", "claude-agent-sdk")
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, OS, Python and the versions of the packages that matter."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": sys.version.split()[0],
+            "packages": versions}
+
+
+def _row(*cells: Any) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def tables(results: dict[str, Any]) -> str:
+    """Markdown tables of every section."""
+    m = results["machine"]
+    lines = [f"Mode `{results['mode']}`, {results['total_s']:.0f} s in all. Machine: {m['cpu']}, {m['cores']} cores, "
+             f"{m['os']}, Python {m['python']}; "
+             + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".", ""]
+
+    cost = results["streaming_cost"]
+    lines += [f"**1. Streaming cost** ({cost['requests']} requests × {cost['events_per_request']} SSE events, "
+              f"concurrency {cost['concurrency']}, no pacing; client CPU time)", "",
+              _row("client", "CPU µs / event", "× floor"), _row("---", "---:", "---:")]
+    names = {"floor": "bare httpx2 + json (floor)", "ours": "mac `stream` transport",
+             "sdk_raw": "SDK `create(stream=True)`", "sdk_stream": "SDK `messages.stream()`"}
+    for kind, c in cost["clients"].items():
+        lines.append(_row(names[kind], f"{c['us_per_event']:.2f}", f"{c['ratio_to_floor']:.2f}"))
+
+    fan = results["fan_out"]
+    lines += ["", f"**2. Fan-out** ({fan['requests']} requests, concurrency {fan['concurrency']}, ttft {fan['ttft']} s, "
+              f"{fan['tokens']} tokens at {fan['token_delay']} s; ideal {fan['ideal_s']:.2f} s)", "",
+              _row("client", "wall s", "ours ÷ this"), _row("---", "---:", "---:")]
+    names = {"ours": "mac `stream`", "sdk_gather": "AsyncAnthropic + gather + semaphore",
+             "seed_threads_equal": f"seed: ThreadPoolExecutor({fan['concurrency']}) + sync SDK",
+             "seed_threads_5": "seed: ThreadPoolExecutor(5) + sync SDK"}
+    for kind, c in fan["clients"].items():
+        wall = f"{c['wall_s']:.2f}"
+        if "wall_s_scaled" in c and c["requests"] != fan["requests"]:
+            wall = f"{c['wall_s_scaled']:.2f} (scaled from {c['requests']} requests)"
+        lines.append(_row(names[kind], wall, f"{c['ratio_ours_to_this']:.3f}"))
+
+    sc = results["scale"]
+    lines += ["", f"**3. Scale** (every stream at once, {sc['tokens']} events at {sc['token_delay']} s; "
+              f"ideal {sc['ideal_s']:.1f} s)", "",
+              _row("streams", "client", "wall s", "× ideal", "peak RSS MB"), _row("---:", "---", "---:", "---:", "---:")]
+    for run in sc["runs"].values():
+        variant = {"ours": "mac `stream`", "ours_patched": "mac `stream`, 16 pools (proposed change)",
+                   "floor": "bare httpx2 + json (floor)"}[run["variant"]]
+        lines.append(_row(run["streams"], variant, f"{run['wall_s']:.2f}", f"{run['ratio_to_ideal']:.2f}",
+                          f"{run['maxrss_mb']:.0f}"))
+
+    it = results["interrupt"]
+    lines += ["", f"**4. Interrupt latency** (streams of {it['stream_tokens']} tokens at {it['token_delay']} s, "
+              "interrupted mid-stream; ms)", "",
+              _row("streams", "client", "repeats", "terminal p50", "terminal p99", "closed p50 (sim)", "closed p99 (sim)"),
+              _row("---:", "---", "---:", "---:", "---:", "---:", "---:")]
+    for name, run in it["runs"].items():
+        t = run["terminal"]
+        closed = run.get("closed")
+        who = {"ours": "mac `stream`", "patched": "mac `stream`, 16 pools (proposed change)",
+               "seed": "seed (threads; in flight run to the end)"}[name.split("_")[0]]
+        lines.append(_row(run["streams"], who, t["n"], f"{t['p50_ms']:.1f}", f"{t['p99_ms']:.1f}",
+                          f"{closed['p50_ms']:.1f}" if closed else "=", f"{closed['p99_ms']:.1f}" if closed else "="))
+
+    d = results["delegation"]
+    lines += ["", f"**5. Delegation** ({d['turns']} cold turns each way, {d['messages_per_turn']:.0f} SDK messages "
+              "a turn: Write, Read, reply)", "",
+              _row("path", "median turn s", "added per message ms"), _row("---", "---:", "---:"),
+              _row("Agent SDK `query()` in-process", f"{sorted(d['in_process_turn_s'])[len(d['in_process_turn_s']) // 2]:.3f}", "–"),
+              _row("`delegate()` → agent-ws → `AgentServer`",
+                   f"{sorted(d['agent_ws_turn_s'])[len(d['agent_ws_turn_s']) // 2]:.3f}",
+                   f"{d['added_per_message_s'] * 1000:.1f} (ratio {d['ratio']:.2f})")]
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> bool:
+    """Draw the ratios as bar charts into ``path``; False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    cost = results["streaming_cost"]["clients"]
+    axes[0].bar(list(cost), [c["ratio_to_floor"] for c in cost.values()], color="tab:blue")
+    axes[0].axhline(1.5, color="red", linestyle="--", label="target 1.5×")
+    axes[0].set_title("CPU per event, × floor")
+    axes[0].legend()
+    fan = results["fan_out"]["clients"]
+    axes[1].bar([k.replace("seed_threads", "seed") for k in fan],
+                [c.get("wall_s_scaled", c["wall_s"]) for c in fan.values()], color="tab:green")
+    axes[1].set_yscale("log")
+    axes[1].set_title("fan-out wall time, s (log)")
+    runs = results["scale"]["runs"]
+    axes[2].bar([k.replace("ours_patched_", "16 pools ").replace("ours_", "mac ").replace("floor_", "floor ")
+                 for k in runs],
+                [r["ratio_to_ideal"] for r in runs.values()], color="tab:orange")
+    axes[2].axhline(1.3, color="red", linestyle="--", label="target 1.3×")
+    axes[2].set_title("scale: wall × ideal")
+    axes[2].legend()
+    for axis in axes:
+        axis.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def write_docs(results: dict[str, Any], docs: Path) -> None:
+    """Replace the generated region of ``docs`` (created if missing) with the tables and the plot."""
+    image = docs.with_name("benchmarks.png")
+    body = tables(results)
+    if plot(results, image):
+        body += f"\n\n![ratios]({image.name})"
+    region = f"{START}\n{body}\n{END}"
+    text = docs.read_text() if docs.exists() else "# Benchmarks\n\n"
+    if START in text and END in text:
+        text = text[: text.index(START)] + region + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + region + "\n"
+    docs.write_text(text)

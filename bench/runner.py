@@ -1,0 +1,196 @@
+"""Runs every comparison in one go: simulators and clients each in their own process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+
+CLIENT_TIMEOUT = 600
+
+#: Sizes per mode: ``full`` is the documented run, ``quick`` < 60 s, ``tiny`` a few seconds (the test).
+MODES: dict[str, dict[str, Any]] = {
+    "full": {
+        "cost": {"requests": 500, "concurrency": 50, "tokens": 200},
+        "fanout": {"requests": 500, "concurrency": 64, "tokens": 10, "token_delay": 0.02, "ttft": 0.2,
+                   "seed_requests": 500, "repeats": 3},
+        "scale": {"streams": [1000, 2000], "tokens": 50, "token_delay": 0.1, "variants": ["ours", "ours_patched", "floor"]},
+        "interrupt": {"tokens": 100, "streams": {10: 30, 100: 30, 1000: 5}, "seed_streams": {10: 2, 100: 2},
+                      "patched_streams": {100: 30, 1000: 5}},
+        "delegation": {"turns": 3},
+    },
+    "quick": {
+        "cost": {"requests": 100, "concurrency": 50, "tokens": 200},
+        "fanout": {"requests": 128, "concurrency": 64, "tokens": 10, "token_delay": 0.02, "ttft": 0.2,
+                   "seed_requests": 40, "repeats": 1},
+        "scale": {"streams": [300], "tokens": 20, "token_delay": 0.1, "variants": ["ours", "floor"]},
+        "interrupt": {"tokens": 40, "streams": {10: 5, 100: 5}, "seed_streams": {10: 1}, "patched_streams": {}},
+        "delegation": {"turns": 1},
+    },
+    "tiny": {
+        "cost": {"requests": 10, "concurrency": 5, "tokens": 20},
+        "fanout": {"requests": 10, "concurrency": 5, "tokens": 5, "token_delay": 0.0, "ttft": 0.0,
+                   "seed_requests": 10, "repeats": 1},
+        "scale": {"streams": [20], "tokens": 5, "token_delay": 0.01, "variants": ["ours"]},
+        "interrupt": {"tokens": 10, "streams": {5: 1}, "seed_streams": {5: 1}, "patched_streams": {}},
+        "delegation": {"turns": 1},
+    },
+}
+
+
+@contextlib.contextmanager
+def simulator(**settings: Any) -> Iterator[dict[str, str]]:
+    """A simulator process (:mod:`bench.simproc`); yields its ``url`` and ``stats_url``."""
+    process = subprocess.Popen([sys.executable, "-m", "bench.simproc", json.dumps(settings)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.stdin.close()  # type: ignore[union-attr]
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def client(kind: str, **spec: Any) -> dict[str, Any]:
+    """Run one client process and return its measurements."""
+    done = subprocess.run([sys.executable, "-m", "bench.clients", json.dumps({"kind": kind, **spec})],
+                          capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"client {kind} failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result.get("failed"):
+        raise RuntimeError(f"client {kind}: {result['failed']} requests failed, e.g. {result['error']}")
+    return result
+
+
+def events_per_request(url: str) -> int:
+    """SSE data events in one answer (text deltas plus the message and block framing)."""
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 4096, "stream": True,
+            "messages": [{"role": "user", "content": "count"}]}
+    response = httpx2.post(url + "/v1/messages", json=body, headers={"x-api-key": "sk-ant-bench"}, timeout=30)
+    return response.text.count("\ndata:") + response.text.startswith("data:")
+
+
+def streaming_cost(size: dict[str, Any]) -> dict[str, Any]:
+    """CPU µs per streamed event: ours, SDK helper, SDK raw events, bare httpx2 (the floor)."""
+    with simulator(tokens=size["tokens"], token_delay=0) as sim:
+        per_request = events_per_request(sim["url"])
+        events = per_request * size["requests"]
+        clients = {}
+        for kind in ("floor", "ours", "sdk_raw", "sdk_stream"):
+            measured = client(kind, url=sim["url"], requests=size["requests"], concurrency=size["concurrency"])
+            measured["us_per_event"] = measured["cpu_s"] / events * 1e6
+            clients[kind] = measured
+    floor = clients["floor"]["us_per_event"]
+    for measured in clients.values():
+        measured["ratio_to_floor"] = measured["us_per_event"] / floor
+    return {**size, "events_per_request": per_request, "clients": clients,
+            "targets": {"ours_vs_floor_max": 1.5, "ours_below_sdk_raw": True}}
+
+
+def fan_out(size: dict[str, Any]) -> dict[str, Any]:
+    """Wall time of a paced fan-out: ours vs AsyncAnthropic + gather, and the seed's thread pool.
+
+    Ours and the SDK's ``gather`` alternate ``repeats`` times (their ratio is
+    within the noise); the medians are reported, with every run kept.
+    """
+    requests, concurrency = size["requests"], size["concurrency"]
+    with simulator(tokens=size["tokens"], token_delay=size["token_delay"], ttft=size["ttft"]) as sim:
+        repeated: dict[str, list[dict[str, Any]]] = {"ours": [], "sdk_gather": []}
+        for _ in range(size["repeats"]):
+            for name, kind in (("ours", "ours"), ("sdk_gather", "sdk_raw")):
+                repeated[name].append(client(kind, url=sim["url"], requests=requests, concurrency=concurrency))
+        clients = {name: {**sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2],
+                          "all_wall_s": [r["wall_s"] for r in runs]} for name, runs in repeated.items()}
+        clients["seed_threads_equal"] = client("seed_threads", url=sim["url"], requests=requests, workers=concurrency)
+        clients["seed_threads_5"] = client("seed_threads", url=sim["url"], requests=size["seed_requests"], workers=5)
+    clients["seed_threads_5"]["requests"] = size["seed_requests"]
+    # The 5-worker pool may run fewer requests (it is slow); scale its time to the same request count.
+    clients["seed_threads_5"]["wall_s_scaled"] = clients["seed_threads_5"]["wall_s"] * requests / size["seed_requests"]
+    ours = clients["ours"]["wall_s"]
+    for measured in clients.values():
+        measured["ratio_ours_to_this"] = ours / measured.get("wall_s_scaled", measured["wall_s"])
+    one = size["ttft"] + size["tokens"] * size["token_delay"]
+    return {**size, "ideal_s": one * -(-requests // concurrency), "clients": clients,
+            "ratio_ours_to_sdk_gather": ours / clients["sdk_gather"]["wall_s"],
+            "targets": {"ours_vs_sdk_gather_max": 1.05}}
+
+
+def scale(size: dict[str, Any]) -> dict[str, Any]:
+    """Many concurrent streams: wall time vs the ideal paced time, and the client's peak RSS."""
+    ideal = size["tokens"] * size["token_delay"]
+    runs = {}
+    with simulator(tokens=size["tokens"], token_delay=size["token_delay"]) as sim:
+        for streams in size["streams"]:
+            for kind in size["variants"]:
+                measured = client(kind, url=sim["url"], requests=streams, concurrency=streams)
+                measured["ratio_to_ideal"] = measured["wall_s"] / ideal
+                runs[f"{kind}_{streams}"] = {"streams": streams, "variant": kind, **measured}
+    return {**size, "ideal_s": ideal, "runs": runs, "targets": {"at_1000_ratio_max": 1.3, "at_1000_rss_mb_max": 200}}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """Median, p90, p99 and max, in milliseconds."""
+    ms = [v * 1000 for v in values]
+    return {"n": len(ms), "p50_ms": statistics.median(ms), "p90_ms": percentile(ms, 0.9),
+            "p99_ms": percentile(ms, 0.99), "max_ms": max(ms)}
+
+
+def interrupt_latency(size: dict[str, Any]) -> dict[str, Any]:
+    """Time from ``interrupt()`` to every task terminal (client's view) and every stream closed (simulator's)."""
+    runs = {}
+    with simulator(tokens=size["tokens"], token_delay=0.05) as sim:
+        for streams, repeats in size["streams"].items():
+            measured = client("ours_interrupt", url=sim["url"], stats_url=sim["stats_url"], streams=int(streams),
+                              repeats=repeats)
+            runs[f"ours_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"]),
+                                       "closed": summary(measured["closed_s"]), "statuses": measured["statuses"]}
+        for streams, repeats in size["patched_streams"].items():
+            measured = client("ours_interrupt", url=sim["url"], stats_url=sim["stats_url"], streams=int(streams),
+                              repeats=repeats, patched=True)
+            runs[f"patched_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"]),
+                                          "closed": summary(measured["closed_s"]), "statuses": measured["statuses"]}
+        for streams, repeats in size["seed_streams"].items():
+            measured = client("seed_interrupt", url=sim["url"], streams=int(streams), repeats=repeats)
+            runs[f"seed_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"])}
+    return {"stream_tokens": size["tokens"], "token_delay": 0.05, **size, "runs": runs,
+            "targets": {"p99_ms_at_100_max": 50}}
+
+
+def delegation(size: dict[str, Any]) -> dict[str, Any]:
+    """Added latency per message of ``agent-ws`` to ``AgentServer`` vs the Agent SDK in-process."""
+    with simulator(tokens=20, token_delay=0) as sim:
+        return {**size, **client("delegate", url=sim["url"], turns=size["turns"])}
+
+
+SECTIONS = {
+    "streaming_cost": ("cost", streaming_cost),
+    "fan_out": ("fanout", fan_out),
+    "scale": ("scale", scale),
+    "interrupt": ("interrupt", interrupt_latency),
+    "delegation": ("delegation", delegation),
+}
+
+
+def run_all(mode: str, log=print) -> dict[str, Any]:
+    """Every section at the sizes of ``mode``; returns the results (without the machine description)."""
+    results = {}
+    for name, (key, function) in SECTIONS.items():
+        log(f"bench: {name} ...")
+        results[name] = function(MODES[mode][key])
+    return results

@@ -1,0 +1,35 @@
+"""The benchmark harness runs end to end in its tiny mode and writes every section (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(300)
+def test_the_harness_writes_every_section_and_the_docs_region(tmp_path):
+    out, docs = tmp_path / "latest.json", tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\nHand-written prose stays.\n")
+    subprocess.run([sys.executable, "-m", "bench", "--tiny", "--out", str(out), "--docs", str(docs)],
+                   cwd=ROOT, check=True, timeout=280, capture_output=True)
+
+    results = json.loads(out.read_text())
+    assert {"machine", "streaming_cost", "fan_out", "scale", "interrupt", "delegation"} <= set(results)
+    assert set(results["streaming_cost"]["clients"]) == {"floor", "ours", "sdk_raw", "sdk_stream"}
+    assert all(c["us_per_event"] > 0 for c in results["streaming_cost"]["clients"].values())
+    assert set(results["fan_out"]["clients"]) == {"ours", "sdk_gather", "seed_threads_equal", "seed_threads_5"}
+    assert all(run["maxrss_mb"] > 0 for run in results["scale"]["runs"].values())
+    interrupted = results["interrupt"]["runs"]
+    assert any(name.startswith("ours_") for name in interrupted) and any(n.startswith("seed_") for n in interrupted)
+    assert all(s == ["interrupted"] for run in interrupted.values() for s in run.get("statuses", [["interrupted"]]))
+    assert results["delegation"]["messages_per_turn"] > 0
+
+    text = docs.read_text()
+    assert "Hand-written prose stays." in text
+    assert "Streaming cost" in text and "Interrupt latency" in text and "Delegation" in text
