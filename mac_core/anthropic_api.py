@@ -9,9 +9,11 @@ from typing import Any
 import anthropic
 import httpx2
 
+from .events import MESSAGE_STOP, TEXT, TOOL_USE, USAGE, Event
 from .prompts import CACHE_CONTROL
+from .results import Usage
 from .run import Task
-from .transport import ClientSettings, TransportError
+from .transport import ClientSettings, Emit, TransportError
 
 #: Prompt fields a Messages API transport passes straight into the request.
 MESSAGES_TASK_OPTIONS = frozenset(
@@ -114,3 +116,19 @@ def _retries_taken(response: httpx2.Response | None) -> int:
         return int(response.request.headers.get("x-stainless-retry-count", "0"))
     except (ValueError, RuntimeError):
         return 0
+
+
+def emit_message(message: Any, emit: Emit) -> Usage:
+    """Emit a whole (non-streamed) Message as events: each text and tool use, its usage, its stop.
+
+    Returns the message's usage. For transports that get answers whole (``messages``, ``batch``).
+    """
+    for block in message.content:
+        if block.type == "text":
+            emit(Event(TEXT, block.text))
+        elif block.type == "tool_use":
+            emit(Event(TOOL_USE, data={"id": block.id, "name": block.name, "input": block.input}))
+    usage = Usage.from_api(message.usage.model_dump())
+    emit(Event(USAGE, data=usage))
+    emit(Event(MESSAGE_STOP, data={"stop_reason": message.stop_reason}))
+    return usage

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/sse.py and friends
 
-CANARY_KEY = "sk-ant-canary-7f3e9d1c2b4a"
+from canary import CANARY_KEY  # noqa: E402,F401  (re-exported for older imports)
 
 
 @pytest.fixture

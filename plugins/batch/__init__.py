@@ -25,9 +25,15 @@ from typing import Any, ClassVar
 import anthropic
 import anyio
 
-from mac_core import Completion, Event, Transport, TransportError, Usage, hookimpl
-from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS, make_client, messages_request, transport_error
-from mac_core.events import MESSAGE_STOP, PROGRESS, TEXT, TOOL_USE, USAGE
+from mac_core import Completion, Event, Transport, TransportError, hookimpl
+from mac_core.anthropic_api import (
+    MESSAGES_TASK_OPTIONS,
+    emit_message,
+    make_client,
+    messages_request,
+    transport_error,
+)
+from mac_core.events import PROGRESS
 from mac_core.pricing import cost_usd
 from mac_core.run import Task
 from mac_core.transport import Emit
@@ -329,17 +335,8 @@ class BatchTransport(Transport):
 
 def _deliver(task: Task, message: Any, batch_id: str, emit: Emit) -> Completion:
     """Emit a batch answer's events, as the ``messages`` transport does, and build its completion."""
-    texts = []
-    for block in message.content:
-        if block.type == "text":
-            texts.append(block.text)
-            emit(Event(TEXT, block.text))
-        elif block.type == "tool_use":
-            emit(Event(TOOL_USE, data={"id": block.id, "name": block.name, "input": block.input}))
-    usage = Usage.from_api(message.usage.model_dump())
-    emit(Event(USAGE, data=usage))
-    emit(Event(MESSAGE_STOP, data={"stop_reason": message.stop_reason}))
-    return Completion(text="".join(texts), usage=usage, stop_reason=message.stop_reason, request_id=batch_id,
+    usage = emit_message(message, emit)
+    return Completion(usage=usage, stop_reason=message.stop_reason, request_id=batch_id,
                       cost_usd=cost_usd(task.model, usage, batch=True))
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import anthropic
 
-from mac_core import Completion, Event, Transport, TransportError, Usage, hookimpl
+from mac_core import Completion, Transport, TransportError, hookimpl
 from mac_core.anthropic_api import (
     MESSAGES_TASK_OPTIONS,
+    emit_message,
     make_client,
     messages_request,
     sdk_arguments,
     transport_error,
 )
-from mac_core.events import MESSAGE_STOP, TEXT, TOOL_USE, USAGE
 
 
 class MessagesTransport(Transport):
@@ -45,14 +45,7 @@ class MessagesTransport(Transport):
                 f"malformed response from the server ({type(exc).__name__}: {str(exc)[:120]})",
                 error_type="malformed_response",
             ) from None
-        for block in message.content:
-            if block.type == "text":
-                emit(Event(TEXT, block.text))
-            elif block.type == "tool_use":
-                emit(Event(TOOL_USE, data={"id": block.id, "name": block.name, "input": block.input}))
-        usage = Usage.from_api(message.usage.model_dump())
-        emit(Event(USAGE, data=usage))
-        emit(Event(MESSAGE_STOP, data={"stop_reason": message.stop_reason}))
+        usage = emit_message(message, emit)
         return Completion(usage=usage, stop_reason=message.stop_reason, request_id=message._request_id)
 
 

@@ -7,7 +7,7 @@ import pickle
 
 import httpx
 import pytest
-from conftest import CANARY_KEY
+from canary import CANARY_KEY
 from sse import API, SSE_HEADERS, error_json, sse_body
 
 from mac_core import ClaudeInvocationError, Coordinator, Secret, invoke_claude
