@@ -9,6 +9,7 @@ the elapsed time, ``maxrss_mb`` the process's peak resident memory.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import resource
 import sys
@@ -55,48 +56,23 @@ async def measured(work: Callable[[], Any]) -> dict[str, Any]:
     return {"cpu_s": cpu_seconds() - cpu, "wall_s": time.perf_counter() - wall, **(extra or {})}
 
 
-#: Connection pools the patched transport spreads its requests over (see :func:`shard_connection_pools`).
-POOL_SHARDS = 16
+def one_client() -> None:
+    """The transport as it was before ADR 0011: one SDK client (one connection pool) for every request."""
+    import mac_core.anthropic_api
 
-
-def shard_connection_pools() -> None:
-    """The proposed core change, applied by monkeypatch: ``POOL_SHARDS`` SDK clients, task ``i`` on client ``i % n``.
-
-    httpcore2's pool scans every connection when a request starts or ends, so
-    one pool of N streams costs O(N) per request, O(N²) in all; N/16 per pool
-    cuts that sixteenfold.
-    """
-    from mac_plugins.stream import StreamTransport, consume_stream
-
-    from mac_core.anthropic_api import make_client, messages_request, sdk_arguments
-
-    async def open_(self) -> None:
-        self._clients = [make_client(self.settings, streaming=True) for _ in range(POOL_SHARDS)]
-        self._client = self._clients[0]
-
-    async def aclose(self) -> None:
-        for one in self._clients:
-            await one.close()
-
-    async def run_task(self, task, emit):
-        client = self._clients[task.index % POOL_SHARDS]
-        async with client.messages.with_streaming_response.create(
-            **sdk_arguments(messages_request(task)), stream=True
-        ) as response:
-            return await consume_stream(response.http_response.aiter_bytes(), emit, response.request_id)
-
-    # Error mapping is left out: the benchmark's requests do not fail.
-    StreamTransport.open, StreamTransport.aclose, StreamTransport.run_task = open_, aclose, run_task
+    mac_core.anthropic_api.REQUESTS_PER_CLIENT = 1_000_000
 
 
 async def ours(spec: dict[str, Any]) -> dict[str, Any]:
     """The project: ``Coordinator.arun(..., transport="stream")``."""
     from mac_core import Coordinator
 
-    if spec.get("patched"):
-        shard_connection_pools()
+    if spec.get("one_client"):
+        one_client()
     coordinator = Coordinator(api_key=API_KEY, base_url=spec["url"], max_tokens=MAX_TOKENS, model=MODEL)
     batch = prompts(spec["requests"])
+    if spec.get("gc_frozen"):
+        gc.freeze()  # what the ``mac`` CLI does once its plugins are loaded
 
     async def work():
         results = await coordinator.arun(batch, transport="stream", max_concurrency=spec["concurrency"])
@@ -217,8 +193,8 @@ async def ours_interrupt(spec):
     """``n`` streams in flight, then ``InterruptToken.interrupt()``: time to every task terminal, then to closed."""
     from mac_core import Coordinator, InterruptToken
 
-    if spec.get("patched"):
-        shard_connection_pools()
+    if spec.get("one_client"):
+        one_client()
     coordinator = Coordinator(api_key=API_KEY, base_url=spec["url"], max_tokens=MAX_TOKENS, model=MODEL)
     n = spec["streams"]
     terminal, closed, statuses = [], [], []
@@ -272,7 +248,8 @@ async def seed_interrupt(spec):
 
 KINDS = {
     "ours": ours,
-    "ours_patched": ours,
+    "ours_one_client": ours,
+    "ours_gc_frozen": ours,
     "sdk_stream": sdk_stream,
     "sdk_raw": sdk_raw,
     "floor": floor,
@@ -285,8 +262,10 @@ KINDS = {
 def main() -> None:
     """Run the client named by the JSON spec's ``kind`` and print its measurements as one JSON line."""
     spec = json.loads(sys.argv[1])
-    if spec["kind"] == "ours_patched":
-        spec["patched"] = True
+    if spec["kind"] == "ours_one_client":
+        spec["one_client"] = True
+    if spec["kind"] == "ours_gc_frozen":
+        spec["gc_frozen"] = True
     if spec["kind"] == "delegate":
         from .delegation import delegate_main
 

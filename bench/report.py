@@ -72,7 +72,8 @@ def tables(results: dict[str, Any]) -> str:
               f"ideal {sc['ideal_s']:.1f} s)", "",
               _row("streams", "client", "wall s", "× ideal", "peak RSS MB"), _row("---:", "---", "---:", "---:", "---:")]
     for run in sc["runs"].values():
-        variant = {"ours": "mac `stream`", "ours_patched": "mac `stream`, 16 pools (proposed change)",
+        variant = {"ours": "mac `stream`", "ours_one_client": "mac `stream`, one SDK client (before ADR 0011)",
+                   "ours_gc_frozen": "mac `stream` after `gc.freeze()` (as the CLI runs)",
                    "floor": "bare httpx2 + json (floor)"}[run["variant"]]
         lines.append(_row(run["streams"], variant, f"{run['wall_s']:.2f}", f"{run['ratio_to_ideal']:.2f}",
                           f"{run['maxrss_mb']:.0f}"))
@@ -85,7 +86,7 @@ def tables(results: dict[str, Any]) -> str:
     for name, run in it["runs"].items():
         t = run["terminal"]
         closed = run.get("closed")
-        who = {"ours": "mac `stream`", "patched": "mac `stream`, 16 pools (proposed change)",
+        who = {"ours": "mac `stream`", "oneclient": "mac `stream`, one SDK client (before ADR 0011)",
                "seed": "seed (threads; in flight run to the end)"}[name.split("_")[0]]
         lines.append(_row(run["streams"], who, t["n"], f"{t['p50_ms']:.1f}", f"{t['p99_ms']:.1f}",
                           f"{closed['p50_ms']:.1f}" if closed else "=", f"{closed['p99_ms']:.1f}" if closed else "="))
@@ -122,7 +123,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     axes[1].set_yscale("log")
     axes[1].set_title("fan-out wall time, s (log)")
     runs = results["scale"]["runs"]
-    axes[2].bar([k.replace("ours_patched_", "16 pools ").replace("ours_", "mac ").replace("floor_", "floor ")
+    axes[2].bar([k.replace("ours_one_client_", "1 client ").replace("ours_gc_frozen_", "mac+freeze ").replace("ours_", "mac ").replace("floor_", "floor ")
                  for k in runs],
                 [r["ratio_to_ideal"] for r in runs.values()], color="tab:orange")
     axes[2].axhline(1.3, color="red", linestyle="--", label="target 1.3×")

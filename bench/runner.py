@@ -20,9 +20,9 @@ MODES: dict[str, dict[str, Any]] = {
         "cost": {"requests": 500, "concurrency": 50, "tokens": 200},
         "fanout": {"requests": 500, "concurrency": 64, "tokens": 10, "token_delay": 0.02, "ttft": 0.2,
                    "seed_requests": 500, "repeats": 3},
-        "scale": {"streams": [1000, 2000], "tokens": 50, "token_delay": 0.1, "variants": ["ours", "ours_patched", "floor"]},
+        "scale": {"streams": [1000, 2000], "tokens": 50, "token_delay": 0.1, "variants": ["ours", "ours_gc_frozen", "ours_one_client", "floor"]},
         "interrupt": {"tokens": 100, "streams": {10: 30, 100: 30, 1000: 5}, "seed_streams": {10: 2, 100: 2},
-                      "patched_streams": {100: 30, 1000: 5}},
+                      "one_client_streams": {100: 30, 1000: 5}},
         "delegation": {"turns": 3},
     },
     "quick": {
@@ -30,7 +30,7 @@ MODES: dict[str, dict[str, Any]] = {
         "fanout": {"requests": 128, "concurrency": 64, "tokens": 10, "token_delay": 0.02, "ttft": 0.2,
                    "seed_requests": 40, "repeats": 1},
         "scale": {"streams": [300], "tokens": 20, "token_delay": 0.1, "variants": ["ours", "floor"]},
-        "interrupt": {"tokens": 40, "streams": {10: 5, 100: 5}, "seed_streams": {10: 1}, "patched_streams": {}},
+        "interrupt": {"tokens": 40, "streams": {10: 5, 100: 5}, "seed_streams": {10: 1}, "one_client_streams": {}},
         "delegation": {"turns": 1},
     },
     "tiny": {
@@ -38,7 +38,7 @@ MODES: dict[str, dict[str, Any]] = {
         "fanout": {"requests": 10, "concurrency": 5, "tokens": 5, "token_delay": 0.0, "ttft": 0.0,
                    "seed_requests": 10, "repeats": 1},
         "scale": {"streams": [20], "tokens": 5, "token_delay": 0.01, "variants": ["ours"]},
-        "interrupt": {"tokens": 10, "streams": {5: 1}, "seed_streams": {5: 1}, "patched_streams": {}},
+        "interrupt": {"tokens": 10, "streams": {5: 1}, "seed_streams": {5: 1}, "one_client_streams": {}},
         "delegation": {"turns": 1},
     },
 }
@@ -160,10 +160,10 @@ def interrupt_latency(size: dict[str, Any]) -> dict[str, Any]:
                               repeats=repeats)
             runs[f"ours_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"]),
                                        "closed": summary(measured["closed_s"]), "statuses": measured["statuses"]}
-        for streams, repeats in size["patched_streams"].items():
+        for streams, repeats in size["one_client_streams"].items():
             measured = client("ours_interrupt", url=sim["url"], stats_url=sim["stats_url"], streams=int(streams),
-                              repeats=repeats, patched=True)
-            runs[f"patched_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"]),
+                              repeats=repeats, one_client=True)
+            runs[f"oneclient_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"]),
                                           "closed": summary(measured["closed_s"]), "statuses": measured["statuses"]}
         for streams, repeats in size["seed_streams"].items():
             measured = client("seed_interrupt", url=sim["url"], streams=int(streams), repeats=repeats)

@@ -6,6 +6,7 @@ success, 1 on failure, 2 on bad usage, 130 on Ctrl-C.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -59,6 +60,9 @@ def _add_plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mac`` console script."""
     _add_plugin_commands()
+    # Everything imported so far lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise rescan it while a wide fan-out allocates (ADR 0011).
+    gc.freeze()
     try:
         code = cli.main(args=argv, prog_name="mac", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

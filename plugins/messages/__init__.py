@@ -7,8 +7,8 @@ import anthropic
 from mac_core import Completion, Transport, TransportError, hookimpl
 from mac_core.anthropic_api import (
     MESSAGES_TASK_OPTIONS,
+    ClientShards,
     emit_message,
-    make_client,
     messages_request,
     sdk_arguments,
     transport_error,
@@ -29,15 +29,16 @@ class MessagesTransport(Transport):
     task_options = MESSAGES_TASK_OPTIONS
 
     async def open(self) -> None:
-        self._client = make_client(self.settings, streaming=False)
+        self._clients = ClientShards(self.settings, streaming=False)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._clients.aclose()
 
     async def run_task(self, task, emit):
         request = sdk_arguments(messages_request(task))
         try:
-            message = await self._client.messages.create(**request)
+            async with self._clients.client() as client:
+                message = await client.messages.create(**request)
         except anthropic.APIError as exc:
             raise transport_error(exc) from None
         except ValueError as exc:  # a body that is not JSON or not a Message

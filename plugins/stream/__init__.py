@@ -8,7 +8,7 @@ import httpx2
 from mac_core import Transport, TransportError, hookimpl
 from mac_core.anthropic_api import (
     MESSAGES_TASK_OPTIONS,
-    make_client,
+    ClientShards,
     messages_request,
     sdk_arguments,
     transport_error,
@@ -21,8 +21,11 @@ class StreamTransport(Transport):
     """Sends each task as a streaming ``POST /v1/messages`` and emits its events live.
 
     The SDK makes the request (auth, headers, retries, error types); the body
-    is parsed here (see :mod:`.sse`). Cancelling the task closes the HTTP
-    response, which stops generation on the far side; the text so far is kept.
+    is parsed here (see :mod:`.sse`). Requests spread over SDK clients of at
+    most 64 streams each (:class:`~mac_core.anthropic_api.ClientShards`), so a
+    thousand-stream run's connection pools stay cheap. Cancelling the task
+    closes the HTTP response, which stops generation on the far side; the
+    text so far is kept.
     """
 
     name = "stream"
@@ -31,15 +34,18 @@ class StreamTransport(Transport):
     task_options = MESSAGES_TASK_OPTIONS
 
     async def open(self) -> None:
-        self._client = make_client(self.settings, streaming=True)
+        self._clients = ClientShards(self.settings, streaming=True)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._clients.aclose()
 
     async def run_task(self, task, emit):
         request = sdk_arguments(messages_request(task))
         try:
-            async with self._client.messages.with_streaming_response.create(**request, stream=True) as response:
+            async with (
+                self._clients.client() as client,
+                client.messages.with_streaming_response.create(**request, stream=True) as response,
+            ):
                 return await consume_stream(response.http_response.aiter_bytes(), emit, response.request_id)
         except anthropic.APIError as exc:
             raise transport_error(exc) from None
