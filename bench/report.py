@@ -38,6 +38,14 @@ def _row(*cells: Any) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f}–{max(values):.2f}" if len(values) > 1 else "–"
+
+
+def _runs(repeats: int) -> str:
+    return "one run" if repeats == 1 else f"median of {repeats} alternated runs"
+
+
 def tables(results: dict[str, Any]) -> str:
     """Markdown tables of every section."""
     m = results["machine"]
@@ -47,12 +55,13 @@ def tables(results: dict[str, Any]) -> str:
 
     cost = results["streaming_cost"]
     lines += [f"**1. Streaming cost** ({cost['requests']} requests × {cost['events_per_request']} SSE events, "
-              f"concurrency {cost['concurrency']}, no pacing; client CPU time)", "",
-              _row("client", "CPU µs / event", "× floor"), _row("---", "---:", "---:")]
+              f"concurrency {cost['concurrency']}, no pacing; client CPU time, {_runs(cost['repeats'])})", "",
+              _row("client", "CPU µs / event", "× floor", "all runs"), _row("---", "---:", "---:", "---:")]
     names = {"floor": "bare httpx2 + json (floor)", "ours": "mac `stream` transport",
              "sdk_raw": "SDK `create(stream=True)`", "sdk_stream": "SDK `messages.stream()`"}
     for kind, c in cost["clients"].items():
-        lines.append(_row(names[kind], f"{c['us_per_event']:.2f}", f"{c['ratio_to_floor']:.2f}"))
+        lines.append(_row(names[kind], f"{c['us_per_event']:.2f}", f"{c['ratio_to_floor']:.2f}",
+                          _spread(c["all_us_per_event"])))
 
     fan = results["fan_out"]
     lines += ["", f"**2. Fan-out** ({fan['requests']} requests, concurrency {fan['concurrency']}, ttft {fan['ttft']} s, "
@@ -69,14 +78,15 @@ def tables(results: dict[str, Any]) -> str:
 
     sc = results["scale"]
     lines += ["", f"**3. Scale** (every stream at once, {sc['tokens']} events at {sc['token_delay']} s; "
-              f"ideal {sc['ideal_s']:.1f} s)", "",
-              _row("streams", "client", "wall s", "× ideal", "peak RSS MB"), _row("---:", "---", "---:", "---:", "---:")]
+              f"ideal {sc['ideal_s']:.1f} s; {_runs(sc['repeats'])})", "",
+              _row("streams", "client", "wall s", "× ideal", "all runs, s", "peak RSS MB"),
+              _row("---:", "---", "---:", "---:", "---:", "---:")]
     for run in sc["runs"].values():
         variant = {"ours": "mac `stream`", "ours_one_client": "mac `stream`, one SDK client (before ADR 0011)",
                    "ours_gc_frozen": "mac `stream` after `gc.freeze()` (as the CLI runs)",
                    "floor": "bare httpx2 + json (floor)"}[run["variant"]]
         lines.append(_row(run["streams"], variant, f"{run['wall_s']:.2f}", f"{run['ratio_to_ideal']:.2f}",
-                          f"{run['maxrss_mb']:.0f}"))
+                          _spread(run["all_wall_s"]), f"{run['maxrss_mb']:.0f}"))
 
     it = results["interrupt"]
     lines += ["", f"**4. Interrupt latency** (streams of {it['stream_tokens']} tokens at {it['token_delay']} s, "

@@ -17,27 +17,28 @@ CLIENT_TIMEOUT = 600
 #: Sizes per mode: ``full`` is the documented run, ``quick`` < 60 s, ``tiny`` a few seconds (the test).
 MODES: dict[str, dict[str, Any]] = {
     "full": {
-        "cost": {"requests": 500, "concurrency": 50, "tokens": 200},
+        "cost": {"requests": 500, "concurrency": 50, "tokens": 200, "repeats": 3},
         "fanout": {"requests": 500, "concurrency": 64, "tokens": 10, "token_delay": 0.02, "ttft": 0.2,
                    "seed_requests": 500, "repeats": 3},
-        "scale": {"streams": [1000, 2000], "tokens": 50, "token_delay": 0.1, "variants": ["ours", "ours_gc_frozen", "ours_one_client", "floor"]},
+        "scale": {"streams": [1000, 2000], "tokens": 50, "token_delay": 0.1, "repeats": 3,
+                  "variants": ["ours", "ours_gc_frozen", "ours_one_client", "floor"]},
         "interrupt": {"tokens": 100, "streams": {10: 30, 100: 30, 1000: 5}, "seed_streams": {10: 2, 100: 2},
                       "one_client_streams": {100: 30, 1000: 5}},
         "delegation": {"turns": 3},
     },
     "quick": {
-        "cost": {"requests": 100, "concurrency": 50, "tokens": 200},
+        "cost": {"requests": 100, "concurrency": 50, "tokens": 200, "repeats": 1},
         "fanout": {"requests": 128, "concurrency": 64, "tokens": 10, "token_delay": 0.02, "ttft": 0.2,
                    "seed_requests": 40, "repeats": 1},
-        "scale": {"streams": [300], "tokens": 20, "token_delay": 0.1, "variants": ["ours", "floor"]},
+        "scale": {"streams": [300], "tokens": 20, "token_delay": 0.1, "repeats": 1, "variants": ["ours", "floor"]},
         "interrupt": {"tokens": 40, "streams": {10: 5, 100: 5}, "seed_streams": {10: 1}, "one_client_streams": {}},
         "delegation": {"turns": 1},
     },
     "tiny": {
-        "cost": {"requests": 10, "concurrency": 5, "tokens": 20},
+        "cost": {"requests": 10, "concurrency": 5, "tokens": 20, "repeats": 1},
         "fanout": {"requests": 10, "concurrency": 5, "tokens": 5, "token_delay": 0.0, "ttft": 0.0,
                    "seed_requests": 10, "repeats": 1},
-        "scale": {"streams": [20], "tokens": 5, "token_delay": 0.01, "variants": ["ours"]},
+        "scale": {"streams": [20], "tokens": 5, "token_delay": 0.01, "repeats": 1, "variants": ["ours"]},
         "interrupt": {"tokens": 10, "streams": {5: 1}, "seed_streams": {5: 1}, "one_client_streams": {}},
         "delegation": {"turns": 1},
     },
@@ -80,16 +81,28 @@ def events_per_request(url: str) -> int:
     return response.text.count("\ndata:") + response.text.startswith("data:")
 
 
+def median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run with the median ``key``, plus every run's ``key`` under ``all_<key>``."""
+    ordered = sorted(runs, key=lambda r: r[key])
+    return {**ordered[len(ordered) // 2], f"all_{key}": [r[key] for r in runs]}
+
+
 def streaming_cost(size: dict[str, Any]) -> dict[str, Any]:
-    """CPU µs per streamed event: ours, SDK helper, SDK raw events, bare httpx2 (the floor)."""
+    """CPU µs per streamed event: ours, SDK helper, SDK raw events, bare httpx2 (the floor).
+
+    The clients take turns ``repeats`` times; each one's median run is reported.
+    """
+    kinds = ("floor", "ours", "sdk_raw", "sdk_stream")
     with simulator(tokens=size["tokens"], token_delay=0) as sim:
         per_request = events_per_request(sim["url"])
         events = per_request * size["requests"]
-        clients = {}
-        for kind in ("floor", "ours", "sdk_raw", "sdk_stream"):
-            measured = client(kind, url=sim["url"], requests=size["requests"], concurrency=size["concurrency"])
-            measured["us_per_event"] = measured["cpu_s"] / events * 1e6
-            clients[kind] = measured
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+        for _ in range(size["repeats"]):
+            for kind in kinds:
+                measured = client(kind, url=sim["url"], requests=size["requests"], concurrency=size["concurrency"])
+                measured["us_per_event"] = measured["cpu_s"] / events * 1e6
+                runs[kind].append(measured)
+    clients = {kind: median_run(kind_runs, "us_per_event") for kind, kind_runs in runs.items()}
     floor = clients["floor"]["us_per_event"]
     for measured in clients.values():
         measured["ratio_to_floor"] = measured["us_per_event"] / floor
@@ -109,8 +122,7 @@ def fan_out(size: dict[str, Any]) -> dict[str, Any]:
         for _ in range(size["repeats"]):
             for name, kind in (("ours", "ours"), ("sdk_gather", "sdk_raw")):
                 repeated[name].append(client(kind, url=sim["url"], requests=requests, concurrency=concurrency))
-        clients = {name: {**sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2],
-                          "all_wall_s": [r["wall_s"] for r in runs]} for name, runs in repeated.items()}
+        clients = {name: median_run(runs, "wall_s") for name, runs in repeated.items()}
         clients["seed_threads_equal"] = client("seed_threads", url=sim["url"], requests=requests, workers=concurrency)
         clients["seed_threads_5"] = client("seed_threads", url=sim["url"], requests=size["seed_requests"], workers=5)
     clients["seed_threads_5"]["requests"] = size["seed_requests"]
@@ -126,13 +138,20 @@ def fan_out(size: dict[str, Any]) -> dict[str, Any]:
 
 
 def scale(size: dict[str, Any]) -> dict[str, Any]:
-    """Many concurrent streams: wall time vs the ideal paced time, and the client's peak RSS."""
+    """Many concurrent streams: wall time vs the ideal paced time, and the client's peak RSS.
+
+    The variants take turns ``repeats`` times at each size; each one's median run is reported.
+    """
     ideal = size["tokens"] * size["token_delay"]
     runs = {}
     with simulator(tokens=size["tokens"], token_delay=size["token_delay"]) as sim:
         for streams in size["streams"]:
-            for kind in size["variants"]:
-                measured = client(kind, url=sim["url"], requests=streams, concurrency=streams)
+            repeated: dict[str, list[dict[str, Any]]] = {kind: [] for kind in size["variants"]}
+            for _ in range(size["repeats"]):
+                for kind in size["variants"]:
+                    repeated[kind].append(client(kind, url=sim["url"], requests=streams, concurrency=streams))
+            for kind, kind_runs in repeated.items():
+                measured = median_run(kind_runs, "wall_s")
                 measured["ratio_to_ideal"] = measured["wall_s"] / ideal
                 runs[f"{kind}_{streams}"] = {"streams": streams, "variant": kind, **measured}
     return {**size, "ideal_s": ideal, "runs": runs, "targets": {"at_1000_ratio_max": 1.3, "at_1000_rss_mb_max": 200}}
