@@ -69,7 +69,8 @@ async def ours(spec: dict[str, Any]) -> dict[str, Any]:
 
     if spec.get("one_client"):
         one_client()
-    coordinator = Coordinator(api_key=API_KEY, base_url=spec["url"], max_tokens=MAX_TOKENS, model=MODEL)
+    coordinator = Coordinator(api_key=API_KEY, base_url=spec["url"], max_tokens=MAX_TOKENS, model=MODEL,
+                              http_client=spec.get("http_client", "httpx"))
     batch = prompts(spec["requests"])
     if spec.get("gc_frozen"):
         gc.freeze()  # what the ``mac`` CLI does once its plugins are loaded
@@ -96,7 +97,7 @@ async def gathered(spec: dict[str, Any], one: Callable[[Any, str], Any], client:
 
     async def work():
         await asyncio.gather(*(guarded(p) for p in prompts(spec["requests"])))
-        await (client.aclose() if isinstance(client, httpx2.AsyncClient) else client.close())
+        await (client.aclose() if isinstance(client, httpx2.AsyncClient) else client.close())  # SDK or aiohttp
         return {"failed": len(failures), "error": failures[0] if failures else None}
 
     return await measured(work)
@@ -115,27 +116,47 @@ async def sdk_raw_one(client: anthropic.AsyncAnthropic, prompt: str) -> None:
         pass
 
 
-def floor_one(url: str) -> Callable[[httpx2.AsyncClient, str], Any]:
-    headers = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"}
+HEADERS = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"}
 
+
+def parse_sse(pending: bytes, chunk: bytes) -> bytes:
+    """The floor's parser: split on blank lines, one ``json.loads`` per data field; returns what is left over."""
+    blocks = (pending + chunk).split(b"\n\n")
+    pending = blocks.pop()
+    for block in blocks:
+        start = block.find(b"data:")
+        if start >= 0:
+            json.loads(block[start + 5 :])
+    return pending
+
+
+def floor_one(url: str) -> Callable[[httpx2.AsyncClient, str], Any]:
     async def one(client: httpx2.AsyncClient, prompt: str) -> None:
         async with client.stream("POST", url + "/v1/messages", json={**body(prompt), "stream": True},
-                                 headers=headers) as response:
+                                 headers=HEADERS) as response:
             response.raise_for_status()
             pending = b""
             async for chunk in response.aiter_bytes():
-                blocks = (pending + chunk).split(b"\n\n")
-                pending = blocks.pop()
-                for block in blocks:
-                    start = block.find(b"data:")
-                    if start >= 0:
-                        json.loads(block[start + 5 :])
+                pending = parse_sse(pending, chunk)
+
+    return one
+
+
+def floor_aiohttp_one(url: str) -> Callable[[Any, str], Any]:
+    async def one(session: Any, prompt: str) -> None:
+        async with session.post(url + "/v1/messages", json={**body(prompt), "stream": True},
+                                headers=HEADERS) as response:
+            response.raise_for_status()
+            pending = b""
+            async for chunk in response.content.iter_any():
+                pending = parse_sse(pending, chunk)
 
     return one
 
 
 def sdk_client(spec: dict[str, Any]) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(api_key=API_KEY, base_url=spec["url"], max_retries=0)
+    http_client = anthropic.DefaultAioHttpClient() if spec.get("http_client") == "aiohttp" else None
+    return anthropic.AsyncAnthropic(api_key=API_KEY, base_url=spec["url"], max_retries=0, http_client=http_client)
 
 
 async def sdk_stream(spec):
@@ -152,6 +173,14 @@ async def floor(spec):
     """Bare httpx2: split the SSE bytes, ``json.loads`` each event (the floor)."""
     client = httpx2.AsyncClient(timeout=60, limits=httpx2.Limits(max_connections=None))
     return await gathered(spec, floor_one(spec["url"]), client)
+
+
+async def floor_aiohttp(spec):
+    """Bare aiohttp: the same parsing on aiohttp's stack (the floor under ``http_client="aiohttp"``)."""
+    import aiohttp
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(60))
+    return await gathered(spec, floor_aiohttp_one(spec["url"]), session)
 
 
 def seed_stream_one(client: anthropic.Anthropic, prompt: str, started: Callable[[], None] | None = None) -> None:
@@ -195,7 +224,8 @@ async def ours_interrupt(spec):
 
     if spec.get("one_client"):
         one_client()
-    coordinator = Coordinator(api_key=API_KEY, base_url=spec["url"], max_tokens=MAX_TOKENS, model=MODEL)
+    coordinator = Coordinator(api_key=API_KEY, base_url=spec["url"], max_tokens=MAX_TOKENS, model=MODEL,
+                              http_client=spec.get("http_client", "httpx"))
     n = spec["streams"]
     terminal, closed, statuses = [], [], []
     for _ in range(spec["repeats"]):
@@ -250,9 +280,12 @@ KINDS = {
     "ours": ours,
     "ours_one_client": ours,
     "ours_gc_frozen": ours,
+    "ours_aiohttp": ours,
     "sdk_stream": sdk_stream,
     "sdk_raw": sdk_raw,
+    "sdk_raw_aiohttp": sdk_raw,
     "floor": floor,
+    "floor_aiohttp": floor_aiohttp,
     "seed_threads": seed_threads,
     "ours_interrupt": ours_interrupt,
     "seed_interrupt": seed_interrupt,
@@ -266,6 +299,8 @@ def main() -> None:
         spec["one_client"] = True
     if spec["kind"] == "ours_gc_frozen":
         spec["gc_frozen"] = True
+    if spec["kind"].endswith("_aiohttp"):
+        spec["http_client"] = "aiohttp"
     if spec["kind"] == "delegate":
         from .delegation import delegate_main
 

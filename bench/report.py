@@ -11,7 +11,8 @@ from typing import Any
 
 START = "<!-- bench:results:start (written by python -m bench; edits inside are lost) -->"
 END = "<!-- bench:results:end -->"
-PACKAGES = ("multi-agent-coordination", "anthropic", "httpx2", "anyio", "uvicorn", "starlette", "claude-agent-sdk")
+PACKAGES = ("multi-agent-coordination", "anthropic", "httpx2", "aiohttp", "anyio", "uvicorn", "starlette",
+            "claude-agent-sdk")
 
 
 def machine() -> dict[str, Any]:
@@ -58,7 +59,9 @@ def tables(results: dict[str, Any]) -> str:
               f"concurrency {cost['concurrency']}, no pacing; client CPU time, {_runs(cost['repeats'])})", "",
               _row("client", "CPU µs / event", "× floor", "all runs"), _row("---", "---:", "---:", "---:")]
     names = {"floor": "bare httpx2 + json (floor)", "ours": "mac `stream` transport",
-             "sdk_raw": "SDK `create(stream=True)`", "sdk_stream": "SDK `messages.stream()`"}
+             "sdk_raw": "SDK `create(stream=True)`", "sdk_stream": "SDK `messages.stream()`",
+             "floor_aiohttp": "bare aiohttp + json", "ours_aiohttp": "mac `stream`, `http_client=\"aiohttp\"`",
+             "sdk_raw_aiohttp": "SDK `create(stream=True)` on `DefaultAioHttpClient`"}
     for kind, c in cost["clients"].items():
         lines.append(_row(names[kind], f"{c['us_per_event']:.2f}", f"{c['ratio_to_floor']:.2f}",
                           _spread(c["all_us_per_event"])))
@@ -68,12 +71,13 @@ def tables(results: dict[str, Any]) -> str:
               f"{fan['tokens']} tokens at {fan['token_delay']} s; ideal {fan['ideal_s']:.2f} s)", "",
               _row("client", "wall s", "ours ÷ this"), _row("---", "---:", "---:")]
     names = {"ours": "mac `stream`", "sdk_gather": "AsyncAnthropic + gather + semaphore",
-             "seed_threads_equal": f"seed: ThreadPoolExecutor({fan['concurrency']}) + sync SDK",
-             "seed_threads_5": "seed: ThreadPoolExecutor(5) + sync SDK"}
+             "ours_aiohttp": "mac `stream`, `http_client=\"aiohttp\"`"}
     for kind, c in fan["clients"].items():
         wall = f"{c['wall_s']:.2f}"
-        if "wall_s_scaled" in c and c["requests"] != fan["requests"]:
-            wall = f"{c['wall_s_scaled']:.2f} (scaled from {c['requests']} requests)"
+        if "workers" in c:
+            names[kind] = f"seed: ThreadPoolExecutor({c['workers']}) + sync SDK"
+            if c["requests"] != fan["requests"]:
+                wall = f"{c['wall_s_scaled']:.2f} (scaled from {c['requests']} requests)"
         lines.append(_row(names[kind], wall, f"{c['ratio_ours_to_this']:.3f}"))
 
     sc = results["scale"]
@@ -84,7 +88,8 @@ def tables(results: dict[str, Any]) -> str:
     for run in sc["runs"].values():
         variant = {"ours": "mac `stream`", "ours_one_client": "mac `stream`, one SDK client (before ADR 0011)",
                    "ours_gc_frozen": "mac `stream` after `gc.freeze()` (as the CLI runs)",
-                   "floor": "bare httpx2 + json (floor)"}[run["variant"]]
+                   "ours_aiohttp": "mac `stream`, `http_client=\"aiohttp\"`",
+                   "floor": "bare httpx2 + json (floor)", "floor_aiohttp": "bare aiohttp + json"}[run["variant"]]
         lines.append(_row(run["streams"], variant, f"{run['wall_s']:.2f}", f"{run['ratio_to_ideal']:.2f}",
                           _spread(run["all_wall_s"]), f"{run['maxrss_mb']:.0f}"))
 
@@ -97,6 +102,7 @@ def tables(results: dict[str, Any]) -> str:
         t = run["terminal"]
         closed = run.get("closed")
         who = {"ours": "mac `stream`", "oneclient": "mac `stream`, one SDK client (before ADR 0011)",
+               "aiohttp": "mac `stream`, `http_client=\"aiohttp\"`",
                "seed": "seed (threads; in flight run to the end)"}[name.split("_")[0]]
         lines.append(_row(run["streams"], who, t["n"], f"{t['p50_ms']:.1f}", f"{t['p99_ms']:.1f}",
                           f"{closed['p50_ms']:.1f}" if closed else "=", f"{closed['p99_ms']:.1f}" if closed else "="))
@@ -112,6 +118,14 @@ def tables(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _short(run: str) -> str:
+    """A scale run's key as a bar label: ``ours_aiohttp_1000`` -> ``mac aio 1000``."""
+    for long, short in (("ours_one_client_", "1 client "), ("ours_gc_frozen_", "mac+freeze "), ("_aiohttp_", " aio "),
+                        ("ours_", "mac "), ("ours", "mac"), ("floor_", "floor ")):
+        run = run.replace(long, short)
+    return run
+
+
 def plot(results: dict[str, Any], path: Path) -> bool:
     """Draw the ratios as bar charts into ``path``; False when matplotlib is missing."""
     try:
@@ -121,7 +135,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     cost = results["streaming_cost"]["clients"]
     axes[0].bar(list(cost), [c["ratio_to_floor"] for c in cost.values()], color="tab:blue")
     axes[0].axhline(1.5, color="red", linestyle="--", label="target 1.5×")
@@ -133,14 +147,13 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     axes[1].set_yscale("log")
     axes[1].set_title("fan-out wall time, s (log)")
     runs = results["scale"]["runs"]
-    axes[2].bar([k.replace("ours_one_client_", "1 client ").replace("ours_gc_frozen_", "mac+freeze ").replace("ours_", "mac ").replace("floor_", "floor ")
-                 for k in runs],
+    axes[2].bar([_short(k) for k in runs],
                 [r["ratio_to_ideal"] for r in runs.values()], color="tab:orange")
     axes[2].axhline(1.3, color="red", linestyle="--", label="target 1.3×")
     axes[2].set_title("scale: wall × ideal")
     axes[2].legend()
     for axis in axes:
-        axis.tick_params(axis="x", labelrotation=20)
+        axis.tick_params(axis="x", labelrotation=30)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -7,6 +7,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,29 +18,36 @@ CLIENT_TIMEOUT = 600
 #: Sizes per mode: ``full`` is the documented run, ``quick`` < 60 s, ``tiny`` a few seconds (the test).
 MODES: dict[str, dict[str, Any]] = {
     "full": {
-        "cost": {"requests": 500, "concurrency": 50, "tokens": 200, "repeats": 3},
+        "cost": {"requests": 500, "concurrency": 50, "tokens": 200, "repeats": 3,
+                 "kinds": ["floor", "ours", "sdk_raw", "sdk_stream", "floor_aiohttp", "ours_aiohttp", "sdk_raw_aiohttp"]},
         "fanout": {"requests": 500, "concurrency": 64, "tokens": 10, "token_delay": 0.02, "ttft": 0.2,
-                   "seed_requests": 500, "repeats": 3},
+                   "seed_requests": 500, "seed_workers": [64, 5], "repeats": 3, "kinds": ["ours", "sdk_raw", "ours_aiohttp"]},
         "scale": {"streams": [1000, 2000], "tokens": 50, "token_delay": 0.1, "repeats": 3,
-                  "variants": ["ours", "ours_gc_frozen", "ours_one_client", "floor"]},
+                  "variants": ["ours", "ours_aiohttp", "ours_one_client", "floor", "floor_aiohttp"]},
         "interrupt": {"tokens": 100, "streams": {10: 30, 100: 30, 1000: 5}, "seed_streams": {10: 2, 100: 2},
-                      "one_client_streams": {100: 30, 1000: 5}},
+                      "aiohttp_streams": {100: 30, 1000: 5}, "one_client_streams": {1000: 5}},
         "delegation": {"turns": 3},
     },
     "quick": {
-        "cost": {"requests": 100, "concurrency": 50, "tokens": 200, "repeats": 1},
-        "fanout": {"requests": 128, "concurrency": 64, "tokens": 10, "token_delay": 0.02, "ttft": 0.2,
-                   "seed_requests": 40, "repeats": 1},
-        "scale": {"streams": [300], "tokens": 20, "token_delay": 0.1, "repeats": 1, "variants": ["ours", "floor"]},
-        "interrupt": {"tokens": 40, "streams": {10: 5, 100: 5}, "seed_streams": {10: 1}, "one_client_streams": {}},
+        "cost": {"requests": 60, "concurrency": 30, "tokens": 200, "repeats": 1,
+                 "kinds": ["floor", "ours", "sdk_raw"]},
+        "fanout": {"requests": 64, "concurrency": 32, "tokens": 10, "token_delay": 0.02, "ttft": 0.2,
+                   "seed_requests": 10, "seed_workers": [5], "repeats": 1, "kinds": ["ours", "sdk_raw"]},
+        "scale": {"streams": [300], "tokens": 15, "token_delay": 0.1, "repeats": 1,
+                  "variants": ["ours", "ours_aiohttp"]},
+        "interrupt": {"tokens": 30, "streams": {100: 3}, "seed_streams": {10: 1}, "aiohttp_streams": {100: 3},
+                      "one_client_streams": {}},
         "delegation": {"turns": 1},
     },
     "tiny": {
-        "cost": {"requests": 10, "concurrency": 5, "tokens": 20, "repeats": 1},
+        "cost": {"requests": 10, "concurrency": 5, "tokens": 20, "repeats": 1,
+                 "kinds": ["floor", "ours", "sdk_raw", "sdk_stream", "floor_aiohttp", "ours_aiohttp", "sdk_raw_aiohttp"]},
         "fanout": {"requests": 10, "concurrency": 5, "tokens": 5, "token_delay": 0.0, "ttft": 0.0,
-                   "seed_requests": 10, "repeats": 1},
-        "scale": {"streams": [20], "tokens": 5, "token_delay": 0.01, "repeats": 1, "variants": ["ours"]},
-        "interrupt": {"tokens": 10, "streams": {5: 1}, "seed_streams": {5: 1}, "one_client_streams": {}},
+                   "seed_requests": 10, "seed_workers": [5, 2], "repeats": 1,
+                   "kinds": ["ours", "sdk_raw", "ours_aiohttp"]},
+        "scale": {"streams": [20], "tokens": 5, "token_delay": 0.01, "repeats": 1, "variants": ["ours", "ours_aiohttp"]},
+        "interrupt": {"tokens": 10, "streams": {5: 1}, "seed_streams": {5: 1}, "aiohttp_streams": {5: 1},
+                      "one_client_streams": {}},
         "delegation": {"turns": 1},
     },
 }
@@ -88,11 +96,11 @@ def median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
 
 
 def streaming_cost(size: dict[str, Any]) -> dict[str, Any]:
-    """CPU µs per streamed event: ours, SDK helper, SDK raw events, bare httpx2 (the floor).
+    """CPU µs per streamed event: ours, SDK helper, SDK raw events, bare httpx2 (the floor); each on aiohttp too.
 
     The clients take turns ``repeats`` times; each one's median run is reported.
     """
-    kinds = ("floor", "ours", "sdk_raw", "sdk_stream")
+    kinds = size["kinds"]
     with simulator(tokens=size["tokens"], token_delay=0) as sim:
         per_request = events_per_request(sim["url"])
         events = per_request * size["requests"]
@@ -118,16 +126,18 @@ def fan_out(size: dict[str, Any]) -> dict[str, Any]:
     """
     requests, concurrency = size["requests"], size["concurrency"]
     with simulator(tokens=size["tokens"], token_delay=size["token_delay"], ttft=size["ttft"]) as sim:
-        repeated: dict[str, list[dict[str, Any]]] = {"ours": [], "sdk_gather": []}
+        pairs = [("sdk_gather" if kind == "sdk_raw" else kind, kind) for kind in size["kinds"]]
+        repeated: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in pairs}
         for _ in range(size["repeats"]):
-            for name, kind in (("ours", "ours"), ("sdk_gather", "sdk_raw")):
+            for name, kind in pairs:
                 repeated[name].append(client(kind, url=sim["url"], requests=requests, concurrency=concurrency))
         clients = {name: median_run(runs, "wall_s") for name, runs in repeated.items()}
-        clients["seed_threads_equal"] = client("seed_threads", url=sim["url"], requests=requests, workers=concurrency)
-        clients["seed_threads_5"] = client("seed_threads", url=sim["url"], requests=size["seed_requests"], workers=5)
-    clients["seed_threads_5"]["requests"] = size["seed_requests"]
-    # The 5-worker pool may run fewer requests (it is slow); scale its time to the same request count.
-    clients["seed_threads_5"]["wall_s_scaled"] = clients["seed_threads_5"]["wall_s"] * requests / size["seed_requests"]
+        for workers in size["seed_workers"]:
+            # A pool smaller than the concurrency is slow: it runs fewer requests, its time scaled to the same count.
+            count = requests if workers >= concurrency else size["seed_requests"]
+            seed = client("seed_threads", url=sim["url"], requests=count, workers=workers)
+            seed.update(workers=workers, requests=count, wall_s_scaled=seed["wall_s"] * requests / count)
+            clients[f"seed_threads_{workers}"] = seed
     ours = clients["ours"]["wall_s"]
     for measured in clients.values():
         measured["ratio_ours_to_this"] = ours / measured.get("wall_s_scaled", measured["wall_s"])
@@ -179,11 +189,14 @@ def interrupt_latency(size: dict[str, Any]) -> dict[str, Any]:
                               repeats=repeats)
             runs[f"ours_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"]),
                                        "closed": summary(measured["closed_s"]), "statuses": measured["statuses"]}
-        for streams, repeats in size["one_client_streams"].items():
-            measured = client("ours_interrupt", url=sim["url"], stats_url=sim["stats_url"], streams=int(streams),
-                              repeats=repeats, one_client=True)
-            runs[f"oneclient_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"]),
-                                          "closed": summary(measured["closed_s"]), "statuses": measured["statuses"]}
+        variants = (("aiohttp", size["aiohttp_streams"], {"http_client": "aiohttp"}),
+                    ("oneclient", size["one_client_streams"], {"one_client": True}))
+        for name, sizes, extra in variants:
+            for streams, repeats in sizes.items():
+                measured = client("ours_interrupt", url=sim["url"], stats_url=sim["stats_url"], streams=int(streams),
+                                  repeats=repeats, **extra)
+                runs[f"{name}_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"]),
+                                             "closed": summary(measured["closed_s"]), "statuses": measured["statuses"]}
         for streams, repeats in size["seed_streams"].items():
             measured = client("seed_interrupt", url=sim["url"], streams=int(streams), repeats=repeats)
             runs[f"seed_{streams}"] = {"streams": int(streams), "terminal": summary(measured["terminal_s"])}
@@ -211,5 +224,7 @@ def run_all(mode: str, log=print) -> dict[str, Any]:
     results = {}
     for name, (key, function) in SECTIONS.items():
         log(f"bench: {name} ...")
+        started = time.perf_counter()
         results[name] = function(MODES[mode][key])
+        results[name]["section_s"] = time.perf_counter() - started
     return results

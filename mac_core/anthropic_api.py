@@ -24,18 +24,42 @@ MESSAGES_TASK_OPTIONS = frozenset(
 )
 
 
+#: The HTTP stacks an SDK client can run on (``ClientSettings.http_client``).
+HTTP_CLIENTS = ("httpx", "aiohttp")
+
+
+def check_http_client(name: object) -> str:
+    """``name`` if it is a usable :data:`HTTP_CLIENTS` entry, else a ``ValueError`` saying what to do."""
+    if name not in HTTP_CLIENTS:
+        raise ValueError(f"http_client must be one of {', '.join(map(repr, HTTP_CLIENTS))}, got {name!r}")
+    if name == "aiohttp":
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "http_client='aiohttp' needs aiohttp: pip install 'anthropic[aiohttp]'"
+            ) from None
+    return name
+
+
 def make_client(
     settings: ClientSettings, *, streaming: bool, ssl_context: ssl.SSLContext | None = None
 ) -> anthropic.AsyncAnthropic:
-    """An ``AsyncAnthropic`` client with the run's key, base URL, retries and timeouts.
+    """An ``AsyncAnthropic`` client with the run's key, base URL, retries, timeouts and HTTP stack.
 
     For streaming, the read timeout is the idle timeout (the longest gap
     between events); otherwise it bounds the whole response. ``ssl_context``
     lets several clients share one (building one costs about 20 ms).
+    ``settings.http_client == "aiohttp"`` puts the SDK on its
+    ``DefaultAioHttpClient`` (ADR 0012).
     """
     read = settings.idle_timeout if streaming else settings.request_timeout
     timeout = httpx2.Timeout(read, connect=settings.connect_timeout)
-    http_client = anthropic.DefaultAsyncHttpxClient(verify=ssl_context, timeout=timeout) if ssl_context else None
+    http_client: httpx2.AsyncClient | None = None
+    if settings.http_client == "aiohttp":
+        http_client = anthropic.DefaultAioHttpClient(verify=ssl_context or True, timeout=timeout)
+    elif ssl_context is not None:
+        http_client = anthropic.DefaultAsyncHttpxClient(verify=ssl_context, timeout=timeout)
     return anthropic.AsyncAnthropic(
         api_key=settings.api_key.reveal() if settings.api_key else None,
         base_url=settings.base_url,

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from .anthropic_api import HTTP_CLIENTS, check_http_client
 from .bridge import run_sync
 from .credentials import Secret, find_base_url, require_api_key
 from .engine import execute
@@ -20,6 +21,7 @@ from .workflow import Decide, HybridResult, run_hybrid
 
 DEFAULT_MAX_TOKENS = 4096
 MODEL_ENV = "MAC_MODEL"
+HTTP_CLIENT_ENV = "MAC_HTTP_CLIENT"
 
 
 def default_model() -> str:
@@ -46,6 +48,11 @@ class Coordinator:
     :param max_retries: SDK retries on 408/409/429/5xx (backoff, ``retry-after`` honoured).
     :param connect_timeout, idle_timeout, request_timeout: seconds to connect,
         between streamed events, and for a whole non-streaming request.
+    :param http_client: the HTTP stack under the SDK for the Messages API
+        transports: ``"httpx"`` (the SDK's default, what ``httpx2_mock`` and
+        respx see) or ``"aiohttp"`` (about half the client CPU per streamed
+        event; for hundreds of concurrent streams, see ADR 0012); else
+        ``$MAC_HTTP_CLIENT``, else ``"httpx"``.
     """
 
     def __init__(
@@ -60,6 +67,7 @@ class Coordinator:
         connect_timeout: float = 10.0,
         idle_timeout: float = 60.0,
         request_timeout: float = 600.0,
+        http_client: str | None = None,
     ) -> None:
         if api_key is not None and not isinstance(api_key, (str, Secret)):
             raise TypeError(f"api_key must be a string, not {type(api_key).__name__}")
@@ -73,6 +81,11 @@ class Coordinator:
         self.connect_timeout = _check_timeout(connect_timeout, "connect_timeout")
         self.idle_timeout = _check_timeout(idle_timeout, "idle_timeout")
         self.request_timeout = _check_timeout(request_timeout, "request_timeout")
+        if http_client is None:
+            http_client = os.environ.get(HTTP_CLIENT_ENV) or "httpx"
+            if http_client not in HTTP_CLIENTS:
+                raise ValueError(f"${HTTP_CLIENT_ENV} must be one of {', '.join(HTTP_CLIENTS)}, got {http_client!r}")
+        self.http_client = check_http_client(http_client)
         self._extra_plugins = list(plugins or ())
         self._pm = plugin_manager(self._extra_plugins)
         self._transports = collect_transports(self._pm)
@@ -108,6 +121,7 @@ class Coordinator:
             connect_timeout=self.connect_timeout,
             idle_timeout=self.idle_timeout,
             request_timeout=self.request_timeout,
+            http_client=self.http_client,
             transport_options=_hide_secrets(transport_options or {}),
         )
 

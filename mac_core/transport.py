@@ -50,6 +50,10 @@ class ClientSettings:
     :ivar connect_timeout: seconds to establish a connection.
     :ivar idle_timeout: seconds a stream may go without an event.
     :ivar request_timeout: seconds a non-streaming request may take in all.
+    :ivar http_client: the HTTP stack under the SDK for Messages API
+        transports: ``"httpx"`` (the SDK's default) or ``"aiohttp"`` (the
+        SDK's ``DefaultAioHttpClient``: about half the CPU per streamed event;
+        ADR 0012).
     :ivar transport_options: settings for one transport (``url``, ``token``
         for agents); values that are secrets are wrapped in :class:`Secret`.
     """
@@ -60,6 +64,7 @@ class ClientSettings:
     connect_timeout: float = 10.0
     idle_timeout: float = 60.0
     request_timeout: float = 600.0
+    http_client: str = "httpx"
     transport_options: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -21,12 +21,15 @@ def test_the_harness_writes_every_section_and_the_docs_region(tmp_path):
 
     results = json.loads(out.read_text())
     assert {"machine", "streaming_cost", "fan_out", "scale", "interrupt", "delegation"} <= set(results)
-    assert set(results["streaming_cost"]["clients"]) == {"floor", "ours", "sdk_raw", "sdk_stream"}
+    assert set(results["streaming_cost"]["clients"]) == {
+        "floor", "ours", "sdk_raw", "sdk_stream", "floor_aiohttp", "ours_aiohttp", "sdk_raw_aiohttp"}
     assert all(c["us_per_event"] > 0 for c in results["streaming_cost"]["clients"].values())
-    assert set(results["fan_out"]["clients"]) == {"ours", "sdk_gather", "seed_threads_equal", "seed_threads_5"}
+    assert set(results["fan_out"]["clients"]) == {
+        "ours", "ours_aiohttp", "sdk_gather", "seed_threads_5", "seed_threads_2"}
+    assert {run["variant"] for run in results["scale"]["runs"].values()} == {"ours", "ours_aiohttp"}
     assert all(run["maxrss_mb"] > 0 for run in results["scale"]["runs"].values())
     interrupted = results["interrupt"]["runs"]
-    assert any(name.startswith("ours_") for name in interrupted) and any(n.startswith("seed_") for n in interrupted)
+    assert {name.split("_")[0] for name in interrupted} == {"ours", "aiohttp", "seed"}
     assert all(s == ["interrupted"] for run in interrupted.values() for s in run.get("statuses", [["interrupted"]]))
     assert results["delegation"]["messages_per_turn"] > 0
 

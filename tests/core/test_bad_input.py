@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from mac_core import (
@@ -90,6 +92,23 @@ def test_bad_coordinator_settings_are_refused():
         Coordinator(max_retries=-1)
     with pytest.raises(TypeError, match="api_key must be a string"):
         Coordinator(api_key=123)
+    with pytest.raises(ValueError, match="http_client must be one of 'httpx', 'aiohttp', got 'curl'"):
+        Coordinator(http_client="curl")
+
+
+def test_the_http_client_comes_from_the_environment_and_a_bad_value_there_is_named(monkeypatch):
+    monkeypatch.setenv("MAC_HTTP_CLIENT", "aiohttp")
+    assert Coordinator().settings("agent-ws").http_client == "aiohttp"
+    assert Coordinator(http_client="httpx").settings("agent-ws").http_client == "httpx"  # the argument wins
+    monkeypatch.setenv("MAC_HTTP_CLIENT", "requests")
+    with pytest.raises(ValueError, match=r"\$MAC_HTTP_CLIENT must be one of httpx, aiohttp, got 'requests'"):
+        Coordinator()
+
+
+def test_aiohttp_missing_is_named_with_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # as if it were not installed
+    with pytest.raises(ValueError, match=r"needs aiohttp: pip install 'anthropic\[aiohttp\]'"):
+        Coordinator(http_client="aiohttp")
 
 
 def test_an_interrupt_token_can_be_reset_and_reused():

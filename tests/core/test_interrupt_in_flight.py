@@ -5,13 +5,24 @@ from __future__ import annotations
 import threading
 import time
 
+import aiohttp
+import pytest
 from hanging_server import HangingSSEServer
 
 from mac_core import Coordinator, InterruptToken, invoke_parallel_interruptible
 
 
-def test_interrupt_closes_the_streams_in_flight_and_keeps_their_partial_text(api_key):
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+def test_interrupt_closes_the_streams_in_flight_and_keeps_their_partial_text(api_key, http_client, monkeypatch):
     token = InterruptToken()
+    aiohttp_connections = []
+    connect = aiohttp.TCPConnector.connect
+
+    async def counted_connect(self, *args, **kwargs):
+        aiohttp_connections.append(self)
+        return await connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiohttp.TCPConnector, "connect", counted_connect)
     with HangingSSEServer(["The first ", "findings"]) as server:
         def stop_when_streaming():
             assert server.streaming.wait(10)
@@ -19,7 +30,7 @@ def test_interrupt_closes_the_streams_in_flight_and_keeps_their_partial_text(api
             token.interrupt("enough")
 
         threading.Thread(target=stop_when_streaming).start()
-        results = Coordinator(base_url=server.url).run(
+        results = Coordinator(base_url=server.url, http_client=http_client).run(
             ["a", "b", "c", "d", "e"], max_concurrency=3, interrupt_token=token
         )
         deadline = time.monotonic() + 5
@@ -27,6 +38,7 @@ def test_interrupt_closes_the_streams_in_flight_and_keeps_their_partial_text(api
             time.sleep(0.01)
         assert server.closed_by_client == 3  # every in-flight connection was closed by the client
         assert server.requests == 3  # nothing started after the interrupt
+    assert len(aiohttp_connections) == (3 if http_client == "aiohttp" else 0)  # the stack asked for carried them
     assert [r.status for r in results] == ["interrupted"] * 3 + ["cancelled"] * 2
     assert all(r.text == "The first findings" for r in results[:3])
     assert all(r.interrupt_reason == "enough" for r in results)

@@ -1,4 +1,5 @@
-"""Every fault the simulator can inject, over real sockets, on the ``stream`` and ``messages`` transports.
+"""Every fault the simulator can inject, over real sockets, on the ``stream`` and ``messages`` transports,
+with the SDK on httpx2 and on aiohttp.
 
 For each: the run finishes, every task is terminal, what is retryable is
 retried (the simulator counts the attempts), partial text is kept where some
@@ -7,6 +8,7 @@ arrived, the error names what happened, and no wait outlasts its timeout.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import pytest
@@ -17,6 +19,12 @@ from mac_core.results import TERMINAL_STATUSES
 TRANSPORTS = ("stream", "messages")
 TIMEOUT = 0.5  # the idle/request timeout of the timeout tests
 SLACK = 2.5  # generous: a timeout must fire, not be met to the millisecond
+
+
+@pytest.fixture(params=["httpx", "aiohttp"])
+def coordinator_for(request, coordinator_for):
+    """Every fault on both HTTP stacks the SDK can run on (``http_client``, ADR 0012)."""
+    return functools.partial(coordinator_for, http_client=request.param)
 
 
 def fault(kind: str, retry_after: float = 0.01) -> dict:
