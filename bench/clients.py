@@ -9,7 +9,6 @@ the elapsed time, ``maxrss_mb`` the process's peak resident memory.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import resource
 import sys
@@ -72,8 +71,6 @@ async def ours(spec: dict[str, Any]) -> dict[str, Any]:
     coordinator = Coordinator(api_key=API_KEY, base_url=spec["url"], max_tokens=MAX_TOKENS, model=MODEL,
                               http_client=spec.get("http_client", "httpx"))
     batch = prompts(spec["requests"])
-    if spec.get("gc_frozen"):
-        gc.freeze()  # what the ``mac`` CLI does once its plugins are loaded
 
     async def work():
         results = await coordinator.arun(batch, transport="stream", max_concurrency=spec["concurrency"])
@@ -279,7 +276,6 @@ async def seed_interrupt(spec):
 KINDS = {
     "ours": ours,
     "ours_one_client": ours,
-    "ours_gc_frozen": ours,
     "ours_aiohttp": ours,
     "sdk_stream": sdk_stream,
     "sdk_raw": sdk_raw,
@@ -297,8 +293,6 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     if spec["kind"] == "ours_one_client":
         spec["one_client"] = True
-    if spec["kind"] == "ours_gc_frozen":
-        spec["gc_frozen"] = True
     if spec["kind"].endswith("_aiohttp"):
         spec["http_client"] = "aiohttp"
     if spec["kind"] == "delegate":

@@ -87,7 +87,6 @@ def tables(results: dict[str, Any]) -> str:
               _row("---:", "---", "---:", "---:", "---:", "---:")]
     for run in sc["runs"].values():
         variant = {"ours": "mac `stream`", "ours_one_client": "mac `stream`, one SDK client (before ADR 0011)",
-                   "ours_gc_frozen": "mac `stream` after `gc.freeze()` (as the CLI runs)",
                    "ours_aiohttp": "mac `stream`, `http_client=\"aiohttp\"`",
                    "floor": "bare httpx2 + json (floor)", "floor_aiohttp": "bare aiohttp + json"}[run["variant"]]
         lines.append(_row(run["streams"], variant, f"{run['wall_s']:.2f}", f"{run['ratio_to_ideal']:.2f}",
@@ -120,7 +119,7 @@ def tables(results: dict[str, Any]) -> str:
 
 def _short(run: str) -> str:
     """A scale run's key as a bar label: ``ours_aiohttp_1000`` -> ``mac aio 1000``."""
-    for long, short in (("ours_one_client_", "1 client "), ("ours_gc_frozen_", "mac+freeze "), ("_aiohttp_", " aio "),
+    for long, short in (("ours_one_client_", "1 client "), ("_aiohttp_", " aio "),
                         ("ours_", "mac "), ("ours", "mac"), ("floor_", "floor ")):
         run = run.replace(long, short)
     return run

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mac`` console script."""
     _add_plugin_commands()
     # Everything imported so far lives as long as the process: keep it out of the collector's
-    # full passes, which otherwise rescan it while a wide fan-out allocates (ADR 0011).
+    # full passes, which otherwise rescan it while a wide fan-out allocates.
     gc.freeze()
     try:
         code = cli.main(args=argv, prog_name="mac", standalone_mode=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mac_core import Coordinator, hookimpl
+from mac_core.anthropic_api import HTTP_CLIENTS
 from mac_core.coordinator import default_model
 
 from .jobfile import completed_ids, read_jobs
@@ -47,8 +48,12 @@ def mac_register_commands(cli):
     @click.option("--max-tokens", type=click.IntRange(min=1), default=1024, show_default=True)
     @click.option("--system", "system_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                   help="A file whose text is the system prompt of every line.")
+    @click.option("--http-client", type=click.Choice(HTTP_CLIENTS), default=None,
+                  help="HTTP stack under the SDK (default: $MAC_HTTP_CLIENT or httpx); "
+                       "aiohttp halves the CPU per event at high concurrency.")
     @run_control_options
-    def run_command(input_file, output, transport, concurrency, model, max_tokens, system_file, **control):
+    def run_command(input_file, output, transport, concurrency, model, max_tokens, system_file, http_client,
+                    **control):
         """Run every prompt of INPUT.jsonl and append one result line per task to OUTPUT.jsonl.
 
         Each input line is a JSON object: "prompt" and optionally "id", "system",
@@ -71,7 +76,11 @@ def mac_register_commands(cli):
         per_agent_view = control.get("reporter") in ("rich", "plain")
         if not per_agent_view:
             control["reporter"] = "none"
-        coordinator = Coordinator(plugins=plugins_from_options(**control, batch=transport == "batch"))
+        try:
+            coordinator = Coordinator(plugins=plugins_from_options(**control, batch=transport == "batch"),
+                                      http_client=http_client)
+        except ValueError as exc:  # a bad $MAC_HTTP_CLIENT: a usage error, named, before anything runs
+            raise click.UsageError(str(exc)) from None
         if transport not in coordinator.transports:
             raise click.BadParameter(f"unknown transport {transport!r} (installed: {', '.join(sorted(coordinator.transports))})",
                                      param_hint="--transport")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import aiohttp
 import anyio
 import pytest
 from mac_plugins.simulator import Simulator
@@ -77,18 +78,38 @@ def slow_sim():
     sim.stop()
 
 
+@pytest.fixture
+def aiohttp_connections(monkeypatch) -> list:
+    """Every connection aiohttp opens, noted (the proof that ``http_client="aiohttp"`` carried the requests)."""
+    opened: list = []
+    connect = aiohttp.TCPConnector.connect
+
+    async def noted(self, *args, **kwargs):
+        opened.append(self)
+        return await connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiohttp.TCPConnector, "connect", noted)
+    return opened
+
+
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
 @pytest.mark.parametrize("transport", ["stream", "messages"])
-def test_a_fan_out_wider_than_one_client_completes_every_request(slow_sim, api_key, transport):
+def test_a_fan_out_wider_than_one_client_completes_every_request(
+    slow_sim, api_key, transport, http_client, aiohttp_connections
+):
     prompts = [f"question {i}" for i in range(3 * REQUESTS_PER_CLIENT)]
-    results = Coordinator(api_key=api_key, base_url=slow_sim.url).run(
+    results = Coordinator(api_key=api_key, base_url=slow_sim.url, http_client=http_client).run(
         prompts, transport=transport, max_concurrency=len(prompts)
     )
     assert [r.status for r in results] == ["completed"] * len(prompts)
     assert all(len(r.text.split()) == 40 for r in results)
     assert len({r.request_id for r in results}) == len(prompts)
+    assert len(aiohttp_connections) == (len(prompts) if http_client == "aiohttp" else 0)
+    assert len(set(aiohttp_connections)) == (3 if http_client == "aiohttp" else 0)  # one pool per client
 
 
-def test_an_interrupt_closes_the_streams_of_every_client(slow_sim, api_key):
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+def test_an_interrupt_closes_the_streams_of_every_client(slow_sim, api_key, http_client):
     prompts = [f"question {i}" for i in range(3 * REQUESTS_PER_CLIENT)]
     token = InterruptToken()
 
@@ -99,7 +120,7 @@ def test_an_interrupt_closes_the_streams_of_every_client(slow_sim, api_key):
         token.interrupt("enough")
 
     threading.Thread(target=interrupt_when_all_stream).start()
-    results = Coordinator(api_key=api_key, base_url=slow_sim.url).run(
+    results = Coordinator(api_key=api_key, base_url=slow_sim.url, http_client=http_client).run(
         prompts, transport="stream", max_concurrency=len(prompts), interrupt_token=token
     )
     assert [r.status for r in results] == ["interrupted"] * len(prompts)

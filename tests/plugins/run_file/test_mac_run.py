@@ -98,3 +98,18 @@ def test_failed_tasks_are_written_with_their_error_and_the_exit_code_says_so(tmp
     assert [r["status"] for r in records] == ["failed"] * 3
     assert all(r["error"].startswith("HTTP 529 overloaded_error") for r in records)
     assert "done: 0 completed, 3 failed" in err
+
+
+def test_http_client_aiohttp_runs_the_job_and_a_bad_stack_is_a_usage_error(tmp_path, sim_env):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_prompts(source, 20)
+    run = mac("run", str(source), "-o", str(output), "--concurrency", "10", "--http-client", "aiohttp", env=sim_env)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert sorted(r["id"] for r in read_output(output)) == sorted(f"q{i}" for i in range(20))
+
+    bad = mac("run", str(source), "-o", str(tmp_path / "other.jsonl"), env={**sim_env, "MAC_HTTP_CLIENT": "curl"})
+    _, err = bad.communicate(timeout=60)
+    assert bad.returncode == 2
+    assert "$MAC_HTTP_CLIENT must be one of httpx, aiohttp, got 'curl'" in err and "Traceback" not in err
+    assert not (tmp_path / "other.jsonl").exists()
