@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import aiohttp
 import anyio
 import pytest
 from mac_plugins.simulator import Simulator
@@ -76,20 +75,6 @@ def slow_sim():
     sim = Simulator(tokens=40, token_delay=0.02).start()
     yield sim
     sim.stop()
-
-
-@pytest.fixture
-def aiohttp_connections(monkeypatch) -> list:
-    """Every connection aiohttp opens, noted (the proof that ``http_client="aiohttp"`` carried the requests)."""
-    opened: list = []
-    connect = aiohttp.TCPConnector.connect
-
-    async def noted(self, *args, **kwargs):
-        opened.append(self)
-        return await connect(self, *args, **kwargs)
-
-    monkeypatch.setattr(aiohttp.TCPConnector, "connect", noted)
-    return opened
 
 
 @pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])

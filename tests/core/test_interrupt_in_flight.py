@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import aiohttp
 import pytest
 from hanging_server import HangingSSEServer
 
@@ -13,16 +12,8 @@ from mac_core import Coordinator, InterruptToken, invoke_parallel_interruptible
 
 
 @pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
-def test_interrupt_closes_the_streams_in_flight_and_keeps_their_partial_text(api_key, http_client, monkeypatch):
+def test_interrupt_closes_the_streams_in_flight_and_keeps_their_partial_text(api_key, http_client, aiohttp_connections):
     token = InterruptToken()
-    aiohttp_connections = []
-    connect = aiohttp.TCPConnector.connect
-
-    async def counted_connect(self, *args, **kwargs):
-        aiohttp_connections.append(self)
-        return await connect(self, *args, **kwargs)
-
-    monkeypatch.setattr(aiohttp.TCPConnector, "connect", counted_connect)
     with HangingSSEServer(["The first ", "findings"]) as server:
         def stop_when_streaming():
             assert server.streaming.wait(10)
