@@ -28,10 +28,10 @@ MESSAGES_TASK_OPTIONS = frozenset(
 HTTP_CLIENTS = ("httpx", "aiohttp")
 
 
-def check_http_client(name: object) -> str:
-    """``name`` if it is a usable :data:`HTTP_CLIENTS` entry, else a ``ValueError`` saying what to do."""
+def check_http_client(name: object, setting: str = "http_client") -> str:
+    """``name`` if it is a usable :data:`HTTP_CLIENTS` entry, else a ``ValueError`` naming ``setting``."""
     if name not in HTTP_CLIENTS:
-        raise ValueError(f"http_client must be one of {', '.join(map(repr, HTTP_CLIENTS))}, got {name!r}")
+        raise ValueError(f"{setting} must be one of {', '.join(map(repr, HTTP_CLIENTS))}, got {name!r}")
     if name == "aiohttp":
         try:
             import aiohttp  # noqa: F401

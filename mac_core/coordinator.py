@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .anthropic_api import HTTP_CLIENTS, check_http_client
+from .anthropic_api import check_http_client
 from .bridge import run_sync
 from .credentials import Secret, find_base_url, require_api_key
 from .engine import execute
@@ -82,10 +82,9 @@ class Coordinator:
         self.idle_timeout = _check_timeout(idle_timeout, "idle_timeout")
         self.request_timeout = _check_timeout(request_timeout, "request_timeout")
         if http_client is None:
-            http_client = os.environ.get(HTTP_CLIENT_ENV) or "httpx"
-            if http_client not in HTTP_CLIENTS:
-                raise ValueError(f"${HTTP_CLIENT_ENV} must be one of {', '.join(HTTP_CLIENTS)}, got {http_client!r}")
-        self.http_client = check_http_client(http_client)
+            self.http_client = check_http_client(os.environ.get(HTTP_CLIENT_ENV) or "httpx", f"${HTTP_CLIENT_ENV}")
+        else:
+            self.http_client = check_http_client(http_client)
         self._extra_plugins = list(plugins or ())
         self._pm = plugin_manager(self._extra_plugins)
         self._transports = collect_transports(self._pm)

@@ -101,7 +101,7 @@ def test_the_http_client_comes_from_the_environment_and_a_bad_value_there_is_nam
     assert Coordinator().settings("agent-ws").http_client == "aiohttp"
     assert Coordinator(http_client="httpx").settings("agent-ws").http_client == "httpx"  # the argument wins
     monkeypatch.setenv("MAC_HTTP_CLIENT", "requests")
-    with pytest.raises(ValueError, match=r"\$MAC_HTTP_CLIENT must be one of httpx, aiohttp, got 'requests'"):
+    with pytest.raises(ValueError, match=r"\$MAC_HTTP_CLIENT must be one of 'httpx', 'aiohttp', got 'requests'"):
         Coordinator()
 
 

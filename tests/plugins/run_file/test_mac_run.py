@@ -111,5 +111,5 @@ def test_http_client_aiohttp_runs_the_job_and_a_bad_stack_is_a_usage_error(tmp_p
     bad = mac("run", str(source), "-o", str(tmp_path / "other.jsonl"), env={**sim_env, "MAC_HTTP_CLIENT": "curl"})
     _, err = bad.communicate(timeout=60)
     assert bad.returncode == 2
-    assert "$MAC_HTTP_CLIENT must be one of httpx, aiohttp, got 'curl'" in err and "Traceback" not in err
+    assert "$MAC_HTTP_CLIENT must be one of 'httpx', 'aiohttp', got 'curl'" in err and "Traceback" not in err
     assert not (tmp_path / "other.jsonl").exists()
