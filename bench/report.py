@@ -11,6 +11,7 @@ from typing import Any
 
 START = "<!-- bench:results:start (written by python -m bench; edits inside are lost) -->"
 END = "<!-- bench:results:end -->"
+OURS_AIOHTTP = 'mac `stream`, `http_client="aiohttp"`'
 PACKAGES = ("multi-agent-coordination", "anthropic", "httpx2", "aiohttp", "anyio", "uvicorn", "starlette",
             "claude-agent-sdk")
 
@@ -60,7 +61,7 @@ def tables(results: dict[str, Any]) -> str:
               _row("client", "CPU µs / event", "× floor", "all runs"), _row("---", "---:", "---:", "---:")]
     names = {"floor": "bare httpx2 + json (floor)", "ours": "mac `stream` transport",
              "sdk_raw": "SDK `create(stream=True)`", "sdk_stream": "SDK `messages.stream()`",
-             "floor_aiohttp": "bare aiohttp + json", "ours_aiohttp": "mac `stream`, `http_client=\"aiohttp\"`",
+             "floor_aiohttp": "bare aiohttp + json", "ours_aiohttp": OURS_AIOHTTP,
              "sdk_raw_aiohttp": "SDK `create(stream=True)` on `DefaultAioHttpClient`"}
     for kind, c in cost["clients"].items():
         lines.append(_row(names[kind], f"{c['us_per_event']:.2f}", f"{c['ratio_to_floor']:.2f}",
@@ -71,7 +72,7 @@ def tables(results: dict[str, Any]) -> str:
               f"{fan['tokens']} tokens at {fan['token_delay']} s; ideal {fan['ideal_s']:.2f} s)", "",
               _row("client", "wall s", "ours ÷ this"), _row("---", "---:", "---:")]
     names = {"ours": "mac `stream`", "sdk_gather": "AsyncAnthropic + gather + semaphore",
-             "ours_aiohttp": "mac `stream`, `http_client=\"aiohttp\"`"}
+             "ours_aiohttp": OURS_AIOHTTP}
     for kind, c in fan["clients"].items():
         wall = f"{c['wall_s']:.2f}"
         if "workers" in c:
@@ -87,7 +88,7 @@ def tables(results: dict[str, Any]) -> str:
               _row("---:", "---", "---:", "---:", "---:", "---:")]
     for run in sc["runs"].values():
         variant = {"ours": "mac `stream`", "ours_one_client": "mac `stream`, one SDK client (before ADR 0011)",
-                   "ours_aiohttp": "mac `stream`, `http_client=\"aiohttp\"`",
+                   "ours_aiohttp": OURS_AIOHTTP,
                    "floor": "bare httpx2 + json (floor)", "floor_aiohttp": "bare aiohttp + json"}[run["variant"]]
         lines.append(_row(run["streams"], variant, f"{run['wall_s']:.2f}", f"{run['ratio_to_ideal']:.2f}",
                           _spread(run["all_wall_s"]), f"{run['maxrss_mb']:.0f}"))
@@ -101,7 +102,7 @@ def tables(results: dict[str, Any]) -> str:
         t = run["terminal"]
         closed = run.get("closed")
         who = {"ours": "mac `stream`", "oneclient": "mac `stream`, one SDK client (before ADR 0011)",
-               "aiohttp": "mac `stream`, `http_client=\"aiohttp\"`",
+               "aiohttp": OURS_AIOHTTP,
                "seed": "seed (threads; in flight run to the end)"}[name.split("_")[0]]
         lines.append(_row(run["streams"], who, t["n"], f"{t['p50_ms']:.1f}", f"{t['p99_ms']:.1f}",
                           f"{closed['p50_ms']:.1f}" if closed else "=", f"{closed['p99_ms']:.1f}" if closed else "="))

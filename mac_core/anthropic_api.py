@@ -37,7 +37,7 @@ def check_http_client(name: object, setting: str = "http_client") -> str:
             import aiohttp  # noqa: F401
         except ImportError:
             raise ValueError(
-                "http_client='aiohttp' needs aiohttp: pip install 'anthropic[aiohttp]'"
+                f"{setting}='aiohttp' needs aiohttp: pip install 'anthropic[aiohttp]'"
             ) from None
     return name
 

@@ -76,9 +76,9 @@ def mac_register_commands(cli):
         per_agent_view = control.get("reporter") in ("rich", "plain")
         if not per_agent_view:
             control["reporter"] = "none"
+        plugins = plugins_from_options(**control, batch=transport == "batch")
         try:
-            coordinator = Coordinator(plugins=plugins_from_options(**control, batch=transport == "batch"),
-                                      http_client=http_client)
+            coordinator = Coordinator(plugins=plugins, http_client=http_client)
         except ValueError as exc:  # a bad $MAC_HTTP_CLIENT: a usage error, named, before anything runs
             raise click.UsageError(str(exc)) from None
         if transport not in coordinator.transports:

@@ -10,7 +10,7 @@ import pytest
 from mac_plugins.simulator import Simulator
 
 from mac_core import ClientSettings, Coordinator, InterruptToken, Secret
-from mac_core.anthropic_api import REQUESTS_PER_CLIENT, ClientShards
+from mac_core.anthropic_api import HTTP_CLIENTS, REQUESTS_PER_CLIENT, ClientShards
 
 SETTINGS = ClientSettings(api_key=Secret("sk-ant-test"), base_url="http://127.0.0.1:9")
 
@@ -77,7 +77,7 @@ def slow_sim():
     sim.stop()
 
 
-@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("http_client", HTTP_CLIENTS)
 @pytest.mark.parametrize("transport", ["stream", "messages"])
 def test_a_fan_out_wider_than_one_client_completes_every_request(
     slow_sim, api_key, transport, http_client, aiohttp_connections
@@ -93,7 +93,7 @@ def test_a_fan_out_wider_than_one_client_completes_every_request(
     assert len(set(aiohttp_connections)) == (3 if http_client == "aiohttp" else 0)  # one pool per client
 
 
-@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("http_client", HTTP_CLIENTS)
 def test_an_interrupt_closes_the_streams_of_every_client(slow_sim, api_key, http_client):
     prompts = [f"question {i}" for i in range(3 * REQUESTS_PER_CLIENT)]
     token = InterruptToken()

@@ -9,9 +9,10 @@ import pytest
 from hanging_server import HangingSSEServer
 
 from mac_core import Coordinator, InterruptToken, invoke_parallel_interruptible
+from mac_core.anthropic_api import HTTP_CLIENTS
 
 
-@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("http_client", HTTP_CLIENTS)
 def test_interrupt_closes_the_streams_in_flight_and_keeps_their_partial_text(api_key, http_client, aiohttp_connections):
     token = InterruptToken()
     with HangingSSEServer(["The first ", "findings"]) as server:

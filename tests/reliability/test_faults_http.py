@@ -14,6 +14,7 @@ import time
 import pytest
 
 from mac_core import TaskResult
+from mac_core.anthropic_api import HTTP_CLIENTS
 from mac_core.results import TERMINAL_STATUSES
 
 TRANSPORTS = ("stream", "messages")
@@ -21,7 +22,7 @@ TIMEOUT = 0.5  # the idle/request timeout of the timeout tests
 SLACK = 2.5  # generous: a timeout must fire, not be met to the millisecond
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
+@pytest.fixture(params=HTTP_CLIENTS)
 def coordinator_for(request, coordinator_for):
     """Every fault on both HTTP stacks the SDK can run on (``http_client``, ADR 0012)."""
     return functools.partial(coordinator_for, http_client=request.param)
