@@ -21,10 +21,12 @@ What the server guarantees:
   turn, then closes the CLI (no orphaned process).
 * **Tools stay in the workspace.** The CLI runs with ``cwd=workspace``,
   ``acceptEdits``, the ``allowedTools`` from ``/config`` (default Read, Write,
-  Edit, Glob, Grep) as its whole tool set, no filesystem settings, no local
-  MCP servers, and prompts taken verbatim (no ``@file`` expansion). Every tool
-  call passes a ``PreToolUse`` hook that refuses paths outside the workspace;
-  shell tools are refused unless the operator passes ``--allow-bash``.
+  Edit, Glob, Grep) narrowed to the server's allow-list as its whole tool set,
+  no filesystem settings, no local MCP servers, and prompts taken verbatim (no
+  ``@file`` expansion). Every tool call passes a ``PreToolUse`` hook that
+  refuses tools off the allow-list (unknown names included) and paths outside
+  the workspace; tools that run commands are refused unless the operator
+  passes ``--allow-bash``.
 * **Access.** Loopback by default. With a token (``--token`` or
   ``MAC_AGENT_TOKEN``), ``/config`` and the WebSocket upgrade answer 401
   without ``Authorization: Bearer`` and 403 with a wrong one. Requests from
@@ -110,7 +112,8 @@ def mac_register_commands(cli: click.Group) -> None:
 @click.option(
     "--allow-bash",
     is_flag=True,
-    help="Let the agent run shell commands (they are NOT confined to the workspace).",
+    help="Let the agent run shell commands (Bash, Monitor, PowerShell and their companions); "
+    "they are NOT confined to the workspace.",
 )
 @click.option(
     "--allow-origin",

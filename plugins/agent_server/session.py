@@ -102,13 +102,33 @@ ClientFactory = Callable[[ClaudeAgentOptions], Any]
 """Makes the SDK client from the options (``ClaudeSDKClient``; tests pass a fake)."""
 
 
+def tool_name(entry: str) -> str:
+    """The tool an ``allowedTools`` entry names: ``Write(src/**)`` names ``Write``."""
+    return entry.split("(", 1)[0].strip()
+
+
 def base_tools(allowed_tools: tuple[str, ...]) -> list[str]:
     """The built-in tools the agent is given at all: those named in ``allowedTools``.
 
     ``Write(src/**)`` gives ``Write``; MCP tools (``mcp__…``) come from their servers.
     """
-    names = [entry.split("(", 1)[0].strip() for entry in allowed_tools if not entry.startswith("mcp__")]
+    names = [tool_name(entry) for entry in allowed_tools if not entry.startswith("mcp__")]
     return list(dict.fromkeys(name for name in names if name))
+
+
+def granted_tools(config: QueryConfig, guard: WorkspaceGuard) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The client's ``allowedTools`` split by the guard: the entries kept, and the tool names refused.
+
+    The client can only narrow the guard's allow-list: a refused tool is not
+    even offered to the CLI (the ``PreToolUse`` hook would refuse it anyway).
+    """
+    kept, refused = [], []
+    for entry in config.allowed_tools:
+        if guard.tool_refusal(tool_name(entry), config.mcp_servers):
+            refused.append(tool_name(entry))
+        else:
+            kept.append(entry)
+    return tuple(kept), tuple(dict.fromkeys(refused))
 
 
 def child_environment(config: QueryConfig, extra: dict[str, str]) -> dict[str, str]:
@@ -167,13 +187,14 @@ class AgentSession:
         )
 
     def options(self) -> ClaudeAgentOptions:
-        """The SDK options: workspace as cwd, ``acceptEdits``, the allowed tools, the guard as a hook."""
+        """The SDK options: workspace as cwd, ``acceptEdits``, the granted tools, the guard as a hook."""
         config = self.config
+        granted, _ = granted_tools(config, self.guard)
         return ClaudeAgentOptions(
             cwd=str(self.guard.workspace),
             permission_mode="acceptEdits",
-            allowed_tools=list(config.allowed_tools),
-            tools=base_tools(config.allowed_tools),
+            allowed_tools=list(granted),
+            tools=base_tools(granted),
             system_prompt=config.system_prompt,
             model=config.model,
             agents={name: AgentDefinition(**d) for name, d in config.agents.items()} or None,
@@ -219,6 +240,15 @@ class AgentSession:
             self.finished = True
 
     async def _run(self) -> None:
+        _, refused = granted_tools(self.config, self.guard)
+        if refused:
+            self._emit(
+                frame(
+                    "info",
+                    data=f"allowedTools: not available on this server, so not given to the agent: "
+                    f"{', '.join(refused)}",
+                )
+            )
         try:
             client = self._client_factory(self.options())
             with anyio.fail_after(self._start_timeout):
@@ -321,7 +351,7 @@ class AgentSession:
 
     async def _before_tool(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
         name = hook_input.get("tool_name", "")
-        reason = self.guard.refusal(name, hook_input.get("tool_input") or {})
+        reason = self.guard.refusal(name, hook_input.get("tool_input") or {}, self.config.mcp_servers)
         if reason:
             log.info("refused a tool call: %s", reason)
             return {
@@ -343,7 +373,7 @@ class AgentSession:
         self, tool_name: str, tool_input: dict[str, Any], context: Any
     ) -> PermissionResultDeny:
         # Reached only by calls the allowed tools do not pre-approve: there is no one to ask, so no.
-        reason = self.guard.refusal(tool_name, tool_input) or (
+        reason = self.guard.refusal(tool_name, tool_input, self.config.mcp_servers) or (
             f"{tool_name} is not pre-approved on this server (see allowedTools in /config)"
         )
         return PermissionResultDeny(message=reason)

@@ -7,12 +7,14 @@ call the real tool in the workspace.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import httpx2
 import pytest
 from agent_server_ws import open_ws, recv, send_user
+from claude_agent_sdk import ClaudeSDKClient
 from mac_plugins.agent_server import AgentServer
 from mac_plugins.simulator import Simulator
 
@@ -23,10 +25,13 @@ FRAME_WAIT = 60.0  # the CLI's first start on a cold machine can take a while
 
 @pytest.fixture
 def agent(tmp_path: Path):
-    """Start a simulator and an AgentServer pointed at it: ``agent(**simulator_options) -> server``."""
+    """Start a simulator and an AgentServer pointed at it: ``agent(**simulator_options) -> server``.
+
+    ``client_factory=`` is passed to the server (to hand the real CLI options it would not get).
+    """
     started = []
 
-    def start(**simulator_options):
+    def start(client_factory=None, **simulator_options):
         sim = Simulator(**simulator_options).__enter__()
         started.append(sim)
         workspace = tmp_path / "workspace"
@@ -36,7 +41,7 @@ def agent(tmp_path: Path):
             "ANTHROPIC_API_KEY": "sk-ant-simulated",
             "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-config"),
         }
-        server = AgentServer(workspace, env=env).start()
+        server = AgentServer(workspace, env=env, client_factory=client_factory).start()
         started.append(server)
         return server
 
@@ -146,3 +151,75 @@ def test_an_interrupt_right_behind_the_message_is_not_dropped(agent):
         ws.send(json.dumps({"type": "interrupt"}))
         result = read_turn(ws)[-1]
     assert result["subtype"] == "error_during_execution" and result["is_error"] is True
+
+
+def escape_script(outside: Path, *names: str) -> str:
+    """One directive per tool name, each aiming to create ``outside/by-NAME``."""
+    inputs = {
+        "Monitor": {"command": f"touch {outside}/by-monitor", "description": "watch"},
+        "ToolSearch": {"query": "select:Monitor", "max_results": 5},
+        "Bash": {"command": f"touch {outside}/by-bash"},
+        "FutureShell": {"command": f"touch {outside}/by-future-shell"},
+    }
+    return " ".join(f"[[tool: {name} {json.dumps(inputs[name])}]]" for name in names)
+
+
+def created_outside(outside: Path) -> list[str]:
+    return sorted(p.name for p in outside.iterdir() if p.name.startswith("by-"))
+
+
+def test_the_real_cli_gets_none_of_the_escaping_tools_a_client_posts(agent, tmp_path):
+    server = agent()
+    body = {"allowedTools": ["Read", "Write", "Monitor", "ToolSearch", "Bash", "FutureShell"]}
+    assert httpx2.post(server.url + "/config", json=body, timeout=10).json()["success"]
+    with open_ws(server) as ws:
+        recv(ws)
+        send_user(ws, escape_script(tmp_path, "Monitor", "Bash", "FutureShell"))
+        messages = read_turn(ws)
+
+    assert sorted(messages[0]["tools"]) == ["Read", "Write"]
+    assert blocks(messages, "assistant", "tool_use") == []
+    assert created_outside(tmp_path) == []
+
+
+def offering_anyway(*names: str):
+    """A client factory that gives the real CLI ``names`` pre-approved, as if the server had let them through."""
+
+    def make(options):
+        return ClaudeSDKClient(
+            dataclasses.replace(
+                options, tools=[*options.tools, *names], allowed_tools=[*options.allowed_tools, *names]
+            )
+        )
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("offered", "script", "refused", "never_offered"),
+    [
+        # A made-up name cannot even be offered by the real CLI: the model is told it cannot call it.
+        (("Monitor", "Bash"), ("Monitor", "Bash", "FutureShell"), ["Monitor", "Bash"], "FutureShell"),
+        # Monitor is deferred behind ToolSearch; refusing ToolSearch leaves it unreachable.
+        (("ToolSearch", "Monitor"), ("ToolSearch", "Monitor"), ["ToolSearch"], "Monitor"),
+    ],
+    ids=["monitor-bash-made-up", "toolsearch-then-monitor"],
+)
+def test_the_hook_refuses_escaping_tools_even_when_the_real_cli_offers_them(
+    agent, tmp_path, offered, script, refused, never_offered
+):
+    server = agent(client_factory=offering_anyway(*offered))
+    with open_ws(server) as ws:
+        recv(ws)
+        send_user(ws, escape_script(tmp_path, *script))
+        messages = read_turn(ws)
+
+    assert created_outside(tmp_path) == []
+    calls = blocks(messages, "assistant", "tool_use")
+    assert [call["name"] for call in calls] == refused
+    results = {result["tool_use_id"]: result for result in blocks(messages, "user", "tool_result")}
+    for call in calls:
+        result = results[call["id"]]
+        assert result["is_error"] is True and f"{call['name']} is " in json.dumps(result["content"]), result
+    assert [d["tool_name"] for d in messages[-1]["permission_denials"]] == refused
+    assert f"cannot call {never_offered}" in messages[-1]["result"]

@@ -44,7 +44,6 @@ def guard(tmp_path: Path) -> WorkspaceGuard:
         ("Glob", {"pattern": "**/*.py"}),
         ("Glob", {"pattern": "{ws}/src/*.py"}),
         ("Grep", {"pattern": "../../etc", "path": "src"}),  # a regex, not a path
-        ("WebSearch", {"query": "python"}),
     ],
 )
 def test_calls_inside_the_workspace_pass(guard, tool, tool_input):
