@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import anthropic
 import anyio
@@ -31,6 +32,25 @@ def stream_text(client: anthropic.Anthropic, **extra) -> tuple[str, Exception | 
     except Exception as exc:
         return text, exc
     return text, None
+
+
+def raw_stream(sim, kind: str, *, silence: float = 5.0) -> tuple[bytes, bool]:
+    """The bytes a streaming request with fault ``kind`` gets on a bare socket, and whether the server closed it.
+
+    Reads until the server closes the connection or sends nothing for ``silence`` seconds.
+    """
+    body = json.dumps({**REQUEST, "stream": True}).encode()
+    head = (f"POST /v1/messages HTTP/1.1\r\nHost: {sim.host}\r\nx-api-key: {KEY}\r\n"
+            f"content-type: application/json\r\nx-mac-sim-fault: {kind}\r\ncontent-length: {len(body)}\r\n\r\n")
+    received = b""
+    with socket.create_connection((sim.host, sim.port), timeout=silence) as sock:
+        sock.sendall(head.encode() + body)
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            return received, False
+    return received, True
 
 
 def test_rate_limit_once_is_retried_by_the_sdk_to_success(sim):
@@ -81,8 +101,11 @@ def test_midstream_sends_an_error_event_after_some_text(sim):
 
 
 def test_disconnect_drops_the_connection_mid_stream_without_message_stop(sim):
+    received, closed = raw_stream(sim, "disconnect")
+    assert closed and b"content_block_delta" in received
+    assert b"message_stop" not in received and not received.endswith(b"0\r\n\r\n")  # no last chunk: cut off
     text, error = stream_text(sdk(sim), **fault("disconnect"))
-    assert isinstance(error, httpx2.RemoteProtocolError)
+    assert isinstance(error, anthropic.APIConnectionError | httpx2.TransportError)  # the SDK sees a broken stream
     assert 0 < len(text.split()) < 12
     with pytest.raises(anthropic.APIConnectionError):
         sdk(sim).messages.create(**REQUEST, **fault("disconnect"))
@@ -99,10 +122,13 @@ def test_slow_waits_before_the_first_byte_and_notices_the_client_leave(start_sim
 
 
 def test_stall_sends_some_events_then_goes_silent_until_the_client_leaves(sim):
-    text, error = stream_text(sdk(sim, timeout=httpx2.Timeout(5, read=0.3)), **fault("stall"))
-    assert isinstance(error, httpx2.ReadTimeout)
-    assert 0 < len(text.split()) < 12
+    received, closed = raw_stream(sim, "stall", silence=0.5)
+    assert not closed and b"content_block_delta" in received and b"message_stop" not in received
     wait_until(lambda: sim.stats.client_disconnects == 1 and sim.stats.streams_open == 0)
+    text, error = stream_text(sdk(sim, timeout=httpx2.Timeout(5, read=0.3)), **fault("stall"))
+    assert isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException)  # the SDK times the silence out
+    assert 0 < len(text.split()) < 12
+    wait_until(lambda: sim.stats.client_disconnects == 2 and sim.stats.streams_open == 0)
 
 
 def test_malformed_sends_a_data_line_that_is_not_json(sim):
