@@ -4,7 +4,11 @@ Every request passes :class:`AccessGuard` first: a browser ``Origin`` that
 was not allowed gets 403 (so a web page cannot drive a loopback agent), and
 when a token is set, a missing ``Authorization: Bearer`` gets 401 and a
 wrong one 403, compared in constant time, before any route runs. For the
-WebSocket that refusal is the HTTP answer to the upgrade.
+WebSocket that refusal is the HTTP answer to the upgrade. Before that, the
+server (:mod:`mac_core.serving`) closes a connection whose request does not
+arrive within ``request_timeout`` and keeps at most ``max_connections`` open,
+so clients that never finish a request cannot lock out the real one. JSON
+nested too deeply is refused like any other invalid JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
+
+from mac_core.serving import ConnectionLimits, JSONTooDeepError, load_json
 
 from .config import ConfigError, QueryConfig
 from .confinement import WorkspaceGuard
@@ -50,6 +56,10 @@ class ServerSettings:
     :param max_body_bytes: the largest ``/config`` body.
     :param buffer_bytes: the outbox bound (frames kept while no client reads).
     :param progress_interval: seconds between ``tool_progress`` messages while a tool runs.
+    :param request_timeout: seconds a client has to send a whole HTTP request
+        (the WebSocket upgrade included) before its connection is closed.
+    :param max_connections: open connections beyond which the oldest one not
+        being answered is closed.
     :param client_factory: makes the SDK client from its options; ``None`` is
         ``ClaudeSDKClient`` (tests pass a fake).
     """
@@ -62,6 +72,8 @@ class ServerSettings:
     max_body_bytes: int = 1 << 20
     buffer_bytes: int = 16 << 20
     progress_interval: float = 5.0
+    request_timeout: float = 5.0
+    max_connections: int = 64
     client_factory: ClientFactory | None = None
 
     def __repr__(self) -> str:
@@ -104,6 +116,8 @@ class AccessGuard:
         self.app = app
         self.token = settings.token.encode() if settings.token else None
         self.allowed_origins = frozenset(settings.allowed_origins)
+        # Read by mac_core.serving when it builds the server.
+        self.connection_limits = ConnectionLimits(settings.request_timeout, settings.max_connections)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -169,7 +183,9 @@ def create_app(settings: ServerSettings) -> ASGIApp:
                 {"error": f"Request body too large (limit {settings.max_body_bytes} bytes)"}, 413
             )
         try:
-            decoded = json.loads(body)
+            decoded = load_json(body)
+        except JSONTooDeepError as exc:
+            return JSONResponse({"error": f"Invalid JSON: {exc}"}, 400)
         except ValueError:
             return JSONResponse({"error": "Invalid JSON"}, 400)
         try:
@@ -251,7 +267,9 @@ def _dispatch(text: str | None, session: AgentSession) -> str | None:
     if text is None:
         return "Invalid message: frames must be JSON text"
     try:
-        message = json.loads(text)
+        message = load_json(text)
+    except JSONTooDeepError as exc:
+        return f"Invalid JSON: {exc}"
     except ValueError:
         return "Invalid JSON"
     kind = message.get("type") if isinstance(message, dict) else None
