@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -11,27 +12,62 @@ from mac_core import Coordinator, hookimpl
 from mac_core.anthropic_api import HTTP_CLIENTS
 from mac_core.coordinator import default_model
 
-from .jobfile import completed_ids, read_jobs
+from .jobfile import STDIN, JobFile, read_jobs, request_fingerprint
 from .output import ResultWriter
 from .progress import JobProgress
+from .target import OutputBusy, ResultsTarget
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 130
-
-
-def _open_for_append(path: Path):
-    """Open the results file for appending, starting on a fresh line if a crash tore the last one."""
-    stream = path.open("a", encoding="utf-8")
-    if path.stat().st_size:
-        with path.open("rb") as fh:
-            fh.seek(-1, 2)
-            if fh.read(1) != b"\n":
-                stream.write("\n")
-    return stream
+EXIT_OK, EXIT_INCOMPLETE, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
+SHOWN_IDS = 10  # ids named in one message; the rest are counted
 
 
-def _transport_options(transport: str, output: Path) -> dict[str, str]:
+@dataclass
+class Plan:
+    """What this attempt runs: ``todo``; ``already`` done before; ``changed``: done, but for a request since edited."""
+
+    todo: list[dict]
+    already: int
+    changed: list[str]
+
+
+def _plan(jobs: JobFile, done: dict[str, str | None], hashes: dict[str, str]) -> Plan:
+    """Skip lines completed for the same request; a result without a fingerprint (an older mac) counts as done."""
+    todo, changed = [], []
+    for spec in jobs.prompts:
+        if spec["id"] in done:
+            if done[spec["id"]] in (None, hashes[spec["id"]]):
+                continue
+            changed.append(spec["id"])
+        todo.append(spec)
+    return Plan(todo, len(jobs.prompts) - len(todo), changed)
+
+
+def _ids(ids: list[str]) -> str:
+    shown = ", ".join(repr(i) for i in ids[:SHOWN_IDS])  # repr: a lone surrogate prints as its escape
+    return shown + (f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else "")
+
+
+def _refuse_changed(changed: list[str], say) -> None:
+    one = len(changed) == 1
+    say(f"mac run: {len(changed)} completed result{'' if one else 's'} answer{'s' if one else ''} a different request "
+        f"than {'its line' if one else 'their lines'} now ask{'s' if one else ''}: {_ids(changed)}")
+    say("(the prompt, system, model, max_tokens or temperature changed, or a line without an id moved). "
+        "Nothing was sent. Add --rerun-changed to run them again (the new result is appended and the last line "
+        "for an id wins), or restore the input and options to resume as before.")
+    sys.exit(EXIT_REFUSED)
+
+
+def _transport_options(transport: str, target: ResultsTarget) -> dict[str, str]:
     """Batches are recorded next to the output, so a re-run after a crash polls them instead of paying twice."""
-    return {"state_file": f"{output}.batches.json"} if transport == "batch" else {}
+    return {"state_file": f"{target.path}.batches.json"} if transport == "batch" and target.resumable else {}
+
+
+def _report_unsaved(writer: ResultWriter, target: ResultsTarget, say) -> None:
+    for task_id, reason in writer.unsaved[:SHOWN_IDS]:
+        say(f"mac run: could not write the result of task {task_id!r} to {target}: {reason}")
+    if len(writer.unsaved) > SHOWN_IDS:
+        say(f"mac run: ... and {len(writer.unsaved) - SHOWN_IDS} more results could not be written")
+    say("mac run: the run stopped at the first result that could not be written; the lines written before are whole")
 
 
 @hookimpl
@@ -39,9 +75,13 @@ def mac_register_commands(cli):
     from mac_plugins.policies.cli import plugins_from_options, run_control_options
 
     @cli.command("run")
-    @click.argument("input_file", metavar="INPUT.jsonl", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.argument("input_file", metavar="INPUT.jsonl",
+                    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
     @click.option("-o", "--output", metavar="OUTPUT.jsonl", required=True,
-                  type=click.Path(dir_okay=False, path_type=Path), help="Results file; appended to, and resumed from.")
+                  type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+                  help="Results file; appended to, and resumed from. - (or /dev/stdout) writes to stdout, no resume.")
+    @click.option("--rerun-changed", is_flag=True,
+                  help="Run again the lines whose request changed since their result was written (default: refuse).")
     @click.option("--transport", default="stream", show_default=True, help="stream, messages, batch, or any installed one.")
     @click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True, help="Requests in flight.")
     @click.option("--model", default=None, help="Model for lines that name none (default: $MAC_MODEL or claude-sonnet-4-6).")
@@ -52,26 +92,58 @@ def mac_register_commands(cli):
                   help="HTTP stack under the SDK (default: $MAC_HTTP_CLIENT or httpx); "
                        "aiohttp halves the CPU per event at high concurrency.")
     @run_control_options
-    def run_command(input_file, output, transport, concurrency, model, max_tokens, system_file, http_client,
-                    **control):
+    def run_command(input_file, output, rerun_changed, transport, concurrency, model, max_tokens, system_file,
+                    http_client, **control):
         """Run every prompt of INPUT.jsonl and append one result line per task to OUTPUT.jsonl.
 
         Each input line is a JSON object: "prompt" and optionally "id", "system",
-        "model", "max_tokens", "temperature". Bad lines are reported and
-        skipped. Run the same command again to resume: completed ids are
-        skipped. Exit 0 when every task completed, 1 otherwise, 130 on Ctrl-C.
+        "model", "max_tokens", "temperature"; a line without "id" has its line
+        number as id. Bad lines are reported and skipped. INPUT.jsonl - reads
+        stdin; -o - writes the results to stdout (all talk goes to stderr).
+
+        \b
+        Run the same command again to resume: completed ids are skipped. Each
+        result records a hash of its request (prompt, system, model,
+        max_tokens, temperature); if a line changed since its result was
+        written, the resume is refused and names it, unless --rerun-changed
+        (the new result is appended; the last line for an id wins). One run at
+        a time may write to OUTPUT.jsonl (a lock, released however it ends).
+
+        \b
+        Exit codes:
+          0    every task completed and its result was written
+          1    a task failed, a line was skipped, or a result could not be
+               written (full disk, closed pipe): the run stops at once, names
+               the task and the reason, and the lines written stay whole
+          2    refused before anything was sent: bad options, no API key, -o
+               is the input file, another mac run is writing to -o, or
+               changed lines without --rerun-changed
+          130  Ctrl-C
         """
         say = lambda message: click.echo(message, err=True)  # noqa: E731
         model = model or default_model()
+        target = ResultsTarget(output)
+        from_stdin = str(input_file) == STDIN
+        if not from_stdin and target.is_file(input_file):
+            raise click.BadParameter(f"{str(output)!r} is the input file: the results would be appended to the prompts",
+                                     param_hint="'-o' / '--output'")
+        system = system_file.read_text() if system_file else None
         jobs = read_jobs(input_file, model=model, max_tokens=max_tokens)
         for bad in jobs.bad_lines:
-            say(f"{input_file}:{bad}; skipped")
-        done = completed_ids(output)
-        todo = [spec for spec in jobs.prompts if spec["id"] not in done]
-        already = len(jobs.prompts) - len(todo)
-        if not todo:
-            say(f"nothing to run: {already} of {len(jobs.prompts)} tasks already completed in {output}")
-            sys.exit(EXIT_INCOMPLETE if jobs.bad_lines else EXIT_OK)
+            say(f"{'<stdin>' if from_stdin else input_file}:{bad}; skipped")
+        hashes = {spec["id"]: request_fingerprint(spec, model=model, max_tokens=max_tokens, system=system)
+                  for spec in jobs.prompts}
+
+        def plan_or_exit() -> Plan:
+            plan = _plan(jobs, target.completed(), hashes)
+            if plan.changed and not rerun_changed:
+                _refuse_changed(plan.changed, say)
+            if not plan.todo:
+                say(f"nothing to run: {plan.already} of {len(jobs.prompts)} tasks already completed in {target}")
+                sys.exit(EXIT_INCOMPLETE if jobs.bad_lines else EXIT_OK)
+            return plan
+
+        plan_or_exit()  # refusals and "nothing to run" need no API key
         # The job's own progress bar is the default view; a per-agent reporter only when asked for by name.
         per_agent_view = control.get("reporter") in ("rich", "plain")
         if not per_agent_view:
@@ -85,25 +157,44 @@ def mac_register_commands(cli):
             raise click.BadParameter(f"unknown transport {transport!r} (installed: {', '.join(sorted(coordinator.transports))})",
                                      param_hint="--transport")
         coordinator.settings(transport)  # a missing API key fails here, before the output file is touched
-        system = system_file.read_text() if system_file else None
-        with _open_for_append(output) as stream:
-            writer = ResultWriter(stream)
-            progress = JobProgress(len(todo), stream=sys.stderr, already_done=already, batch=transport == "batch",
-                                   live=not per_agent_view)
+        try:
+            stream = target.open()
+        except OutputBusy as exc:
+            say(f"mac run: {exc}")
+            sys.exit(EXIT_REFUSED)
+        except OSError as exc:
+            say(f"mac run: cannot write to {target}: {exc.strerror or exc}")
+            sys.exit(EXIT_REFUSED)
+        with stream:
+            plan = plan_or_exit()  # again under the lock: a run that ended meanwhile may have done some
+            if plan.changed:
+                one = len(plan.changed) == 1
+                say(f"mac run: running {len(plan.changed)} task{'' if one else 's'} again whose "
+                    f"request{'' if one else 's'} changed: {_ids(plan.changed)}")
+            resume_hint = (f"resume with: mac run {input_file} -o {output}" if target.resumable
+                           else f"the results went to {target}: there is no file to resume from")
+            writer = ResultWriter(stream, hashes)
+            progress = JobProgress(len(plan.todo), stream=sys.stderr, already_done=plan.already,
+                                   batch=transport == "batch", live=not per_agent_view)
             try:
-                coordinator.run(todo, transport=transport, max_concurrency=concurrency, model=model,
+                coordinator.run(plan.todo, transport=transport, max_concurrency=concurrency, model=model,
                                 max_tokens=max_tokens, system=system, plugins=[writer, progress],
-                                transport_options=_transport_options(transport, output))
+                                transport_options=_transport_options(transport, target))
             except KeyboardInterrupt:
                 say(f"interrupted: {writer.written} results written this time, "
-                    f"{len(todo) - progress.counts['completed']} tasks not completed.")
-                say(f"resume with: mac run {input_file} -o {output}")
+                    f"{len(plan.todo) - progress.counts['completed']} tasks not completed.")
+                if writer.unsaved:
+                    _report_unsaved(writer, target, say)
+                say(resume_hint)
                 sys.exit(EXIT_INTERRUPTED)
         counts = progress.counts
         say(f"done: {counts['completed']} completed, {counts['failed']} failed, "
-            f"{counts['interrupted'] + counts['cancelled']} stopped early this time ({already} completed before); "
+            f"{counts['interrupted'] + counts['cancelled']} stopped early this time ({plan.already} completed before); "
             f"{progress.usage.input_tokens} input / {progress.usage.output_tokens} output tokens, ${progress.cost:.4f}")
         if jobs.bad_lines:
             say(f"{len(jobs.bad_lines)} input lines were skipped (see above)")
-        complete = counts["completed"] == len(todo) and not jobs.bad_lines
+        if writer.unsaved:
+            _report_unsaved(writer, target, say)
+            say(resume_hint)
+        complete = counts["completed"] == len(plan.todo) and not jobs.bad_lines and not writer.unsaved
         sys.exit(EXIT_OK if complete else EXIT_INCOMPLETE)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,11 @@ from mac_core.prompts import build_tasks
 
 #: Fields an input line may carry.
 LINE_FIELDS = ("id", "prompt", "system", "model", "max_tokens", "temperature")
+
+#: The input path that means "read the prompts from stdin".
+STDIN = "-"
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ def read_jobs(path: Path, *, model: str, max_tokens: int) -> JobFile:
     A line that is not JSON, not an object, has no usable prompt, has a bad
     field, or repeats an id is reported and skipped; it never stops the job.
     A line without ``id`` gets its line number as id. Blank lines are ignored.
+    ``path`` ``-`` reads stdin.
     """
     prompts: list[dict[str, Any]] = []
     bad: list[BadLine] = []
@@ -70,21 +79,67 @@ def read_jobs(path: Path, *, model: str, max_tokens: int) -> JobFile:
         except (TypeError, ValueError) as exc:
             bad.append(BadLine(number, str(exc).replace("prompts[0]", "this line")))
             continue
+        unsendable = _unsendable(spec)
+        if unsendable:
+            bad.append(BadLine(number, unsendable))
+            continue
         seen.add(job_id)
         prompts.append(spec)
     return JobFile(prompts, bad)
 
 
+def _unsendable(spec: dict[str, Any]) -> str | None:
+    """Why a line cannot be sent: a lone surrogate (valid as a JSON escape) has no UTF-8 form; the id is never sent."""
+    system = spec.get("system")
+    texts = [("prompt", spec["prompt"]), ("model", spec.get("model"))]
+    if isinstance(system, str):
+        texts.append(("system", system))
+    elif isinstance(system, list):
+        texts += [(f"system[{i}]", block.get("text")) for i, block in enumerate(system)]
+    for field, text in texts:
+        found = _LONE_SURROGATE.search(text) if isinstance(text, str) else None
+        if found:
+            return (f"{field} has a lone surrogate {found.group()!r} at character {found.start()}; "
+                    "it has no UTF-8 form and cannot be sent")
+    return None
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    if str(path) == STDIN:
+        lines = (raw.decode("utf-8", errors="replace") for raw in sys.stdin.buffer)
+        yield from ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
+        return
     with path.open(encoding="utf-8", errors="replace") as fh:
         for number, line in enumerate(fh, start=1):
             if line.strip():
                 yield number, line
 
 
-def completed_ids(output: Path) -> set[str]:
-    """Ids already completed in an earlier run's output (a torn last line is ignored)."""
-    done: set[str] = set()
+def request_fingerprint(spec: dict[str, Any], *, model: str, max_tokens: int, system: str | None) -> str:
+    """A short hash of what a line asks for: prompt, system (the line's and ``--system``), model, max_tokens, temperature.
+
+    Stored with each result so a resume can tell that a line changed since
+    its answer was written (a new prompt under the same id, or a shifted line
+    number for a line without an id).
+    """
+    request = {
+        "prompt": spec["prompt"],
+        "system": [system, spec.get("system")],
+        "model": spec.get("model") or model,
+        "max_tokens": spec.get("max_tokens", max_tokens),
+        "temperature": spec.get("temperature"),
+    }
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))  # ASCII: lone surrogates hash too
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]  # 64 bits: enough to tell edits apart
+
+
+def completed_results(output: Path) -> dict[str, str | None]:
+    """Ids completed in an earlier run's output, each with its request fingerprint (``None`` if it has none).
+
+    The last completed line for an id wins (a rerun appends, it never
+    rewrites); a torn line left by a crash is ignored, so that task runs again.
+    """
+    done: dict[str, str | None] = {}
     if not output.exists():
         return done
     with output.open(encoding="utf-8", errors="replace") as fh:
@@ -94,5 +149,6 @@ def completed_ids(output: Path) -> set[str]:
             except ValueError:
                 continue  # a line cut by a crash; that task runs again
             if isinstance(record, dict) and record.get("status") == "completed" and "id" in record:
-                done.add(str(record["id"]))
+                fingerprint = record.get("request_hash")
+                done[str(record["id"])] = fingerprint if isinstance(fingerprint, str) else None
     return done

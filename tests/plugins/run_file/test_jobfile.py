@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mac_plugins.run_file.jobfile import completed_ids, read_jobs
+from mac_plugins.run_file.jobfile import completed_results, read_jobs
 
 
 def test_bad_lines_are_reported_by_number_and_skipped(tmp_path):
@@ -47,5 +47,5 @@ def test_resume_counts_only_completed_results_and_ignores_a_torn_last_line(tmp_p
         + "\n"
         + '{"id": "c", "status": "compl'
     )
-    assert completed_ids(output) == {"a"}
-    assert completed_ids(tmp_path / "missing.jsonl") == set()
+    assert completed_results(output) == {"a": None}
+    assert completed_results(tmp_path / "missing.jsonl") == {}
