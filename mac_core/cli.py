@@ -14,7 +14,7 @@ import sys
 import click
 
 from . import __version__
-from .credentials import MissingAPIKeyError
+from .credentials import MalformedSecretError, MissingAPIKeyError
 from .plugins import describe_plugins, plugin_manager
 
 EXIT_FAILED = 1
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except MissingAPIKeyError as exc:  # a setup problem, not a crash: one clear line
+    except (MissingAPIKeyError, MalformedSecretError) as exc:  # a setup problem, not a crash: one clear line
         click.echo(f"mac: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     sys.exit(code if isinstance(code, int) else 0)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .anthropic_api import check_http_client
 from .bridge import run_sync
-from .credentials import Secret, find_base_url, require_api_key
+from .credentials import Secret, checked_secret, find_base_url, require_api_key
 from .engine import execute
 from .events import Event
 from .interrupt import InterruptToken
@@ -16,7 +16,7 @@ from .plugins import RunHooks, TransportEntry, collect_transports, hookimpl, plu
 from .prompts import build_tasks, check_max_tokens, check_model, check_positive_int
 from .results import TaskResult
 from .run import Run
-from .transport import ClientSettings
+from .transport import ClientSettings, read_options
 from .workflow import Decide, HybridResult, run_hybrid
 
 DEFAULT_MAX_TOKENS = 4096
@@ -71,7 +71,8 @@ class Coordinator:
     ) -> None:
         if api_key is not None and not isinstance(api_key, (str, Secret)):
             raise TypeError(f"api_key must be a string, not {type(api_key).__name__}")
-        self._api_key = Secret(api_key) if isinstance(api_key, str) and api_key else (api_key or None)
+        # A key with a newline or escape inside is refused here, before it could reach a header or an error.
+        self._api_key = checked_secret(api_key, "the api_key argument") if api_key is not None else None
         self._base_url = base_url
         self.model = check_model(model, "model") if model is not None else None
         self.max_tokens = check_max_tokens(max_tokens, "max_tokens")
@@ -110,8 +111,20 @@ class Coordinator:
             ) from None
 
     def settings(self, transport: str, transport_options: Mapping[str, Any] | None = None) -> ClientSettings:
-        """The :class:`ClientSettings` a run on ``transport`` would use; raises if a needed key is missing."""
+        """The :class:`ClientSettings` a run on ``transport`` would use.
+
+        Raises if a needed key is missing or malformed, or if
+        ``transport_options`` do not fit the transport's ``options_type``
+        (unknown name, wrong type, bad value); ``None`` leaves them to be
+        checked by the run.
+        """
         entry = self._transport(transport)
+        if transport_options is not None and not isinstance(transport_options, Mapping):
+            raise TypeError(f"transport_options must be a mapping (a dict), not {type(transport_options).__name__}")
+        options_type = entry.transport.options_type
+        options = None
+        if transport_options is not None and options_type is not None:
+            options = read_options(options_type, transport_options, transport)
         api_key = require_api_key(self._api_key) if entry.transport.needs_api_key else None
         return ClientSettings(
             api_key=api_key,
@@ -122,6 +135,7 @@ class Coordinator:
             request_timeout=self.request_timeout,
             http_client=self.http_client,
             transport_options=_hide_secrets(transport_options or {}),
+            options=options,
         )
 
     async def arun(
@@ -157,7 +171,7 @@ class Coordinator:
         check_positive_int(max_concurrency, "max_concurrency")
         if interrupt_token is not None and not isinstance(interrupt_token, InterruptToken):
             raise TypeError(f"interrupt_token must be an InterruptToken, not {type(interrupt_token).__name__}")
-        settings = self.settings(transport, transport_options)
+        settings = self.settings(transport, transport_options if transport_options is not None else {})
         run = Run(tasks, transport)
         pm = self._pm
         if plugins:
@@ -209,7 +223,9 @@ class Coordinator:
         """Hand ``prompt`` to a tool-enabled agent over WebSocket; the async twin of :meth:`delegate`."""
         transport_options: dict[str, Any] = {"url": url, "allow_insecure": allow_insecure}
         if token is not None:
-            transport_options["token"] = token if isinstance(token, Secret) else Secret(token)
+            if not isinstance(token, (str, Secret)):
+                raise TypeError(f"token must be a string, not {type(token).__name__}")
+            transport_options["token"] = checked_secret(token, "the token argument")
         if on_event is not None and not callable(on_event):
             raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
         (result,) = await self.arun(

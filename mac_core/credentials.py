@@ -4,11 +4,17 @@ Order: the explicit ``api_key=`` argument, then ``ANTHROPIC_API_KEY``, then
 the config file (``$MAC_CONFIG`` or ``~/.config/mac/config.toml``) with a line
 ``api_key = "..."``. The key is held in a :class:`Secret`, whose repr and str
 never show it.
+
+Surrounding whitespace (a trailing newline from ``$(cat keyfile)``) is
+stripped; a key or token still holding a control character, whitespace or a
+non-ASCII character is refused with :class:`MalformedSecretError`, naming where
+it came from and never showing it, before any request is sent.
 """
 
 from __future__ import annotations
 
 import os
+import string
 from pathlib import Path
 
 try:  # Python 3.11+
@@ -23,6 +29,10 @@ CONFIG_ENV = "MAC_CONFIG"
 
 class MissingAPIKeyError(ValueError):
     """No API key was found; raised before any request is sent."""
+
+
+class MalformedSecretError(ValueError):
+    """A key or token holds a character no HTTP header may carry; raised before any request, without the secret."""
 
 
 class Secret:
@@ -55,6 +65,37 @@ class Secret:
         raise TypeError("Secret values cannot be pickled")
 
 
+def check_secret(value: str, source: str) -> str:
+    """``value`` without surrounding whitespace, or :class:`MalformedSecretError` naming ``source``.
+
+    A key or token is printable ASCII without spaces once stripped; anything
+    else would be sent in a header (or refused there, with the whole header
+    quoted in the error). The error names ``source`` (``"ANTHROPIC_API_KEY"``,
+    ``"--token"``…) and the character's code point, never the secret.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{source} must be a string, not {type(value).__name__}")
+    lead = len(value) - len(value.lstrip(string.whitespace))
+    stripped = value.strip(string.whitespace)
+    for offset, char in enumerate(stripped):
+        if "!" <= char <= "~":
+            continue
+        code = ord(char)
+        kind = "a control character" if code < 0x20 or code == 0x7F else (
+            "whitespace" if char.isspace() else "a non-ASCII character")
+        raise MalformedSecretError(
+            f"{source} contains {kind} (U+{code:04X} at position {lead + offset}); a key or token is "
+            "printable ASCII without spaces: copy it again, without line breaks or terminal escapes"
+        )
+    return stripped
+
+
+def checked_secret(value: str | Secret, source: str) -> Secret | None:
+    """``value`` checked by :func:`check_secret` and wrapped in a :class:`Secret`; ``None`` when blank."""
+    plain = check_secret(value.reveal() if isinstance(value, Secret) else value, source)
+    return Secret(plain) if plain else None
+
+
 def config_path() -> Path:
     """The config file consulted for ``api_key`` and ``base_url``."""
     explicit = os.environ.get(CONFIG_ENV)
@@ -80,19 +121,21 @@ def _config_value(name: str) -> str | None:
 
 
 def find_api_key(explicit: str | Secret | None = None) -> Secret | None:
-    """The API key by the documented order, or ``None`` when there is none."""
-    if isinstance(explicit, Secret):
-        return explicit if explicit else None
+    """The API key by the documented order, or ``None`` when there is none.
+
+    Raises :class:`MalformedSecretError` for the first key found that cannot be sent.
+    """
     if explicit is not None:
-        if not isinstance(explicit, str):
+        if not isinstance(explicit, (str, Secret)):
             raise TypeError(f"api_key must be a string, not {type(explicit).__name__}")
-        if explicit.strip():
-            return Secret(explicit.strip())
-    env = os.environ.get(API_KEY_ENV, "").strip()
-    if env:
-        return Secret(env)
+        key = checked_secret(explicit, "the api_key argument")
+        if key is not None:
+            return key
+    key = checked_secret(os.environ.get(API_KEY_ENV, ""), API_KEY_ENV)
+    if key is not None:
+        return key
     value = _config_value("api_key")
-    return Secret(value.strip()) if value and value.strip() else None
+    return checked_secret(value, f"api_key in {config_path()}") if value else None
 
 
 def require_api_key(explicit: str | Secret | None = None) -> Secret:

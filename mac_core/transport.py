@@ -21,16 +21,50 @@ The engine creates one instance per run (``Transport(settings)``), enters it
 with ``async with`` (open clients there, close them on exit), and calls
 :meth:`Transport.run_task` once per task, concurrently up to the run's limit.
 It never branches on a transport's name: what differs is data on the class.
+
+Options. A transport that takes ``transport_options=`` declares them as a
+dataclass and names it in ``options_type``; the core checks what a user passed
+against it before anything is sent, and the transport reads the built
+instance from ``self.settings.options``::
+
+    @dataclass(frozen=True)
+    class EchoOptions:
+        repeat: int = 1              # a field per option, typed, with its default
+        token: Secret | None = None  # a str given here is checked and wrapped
+
+        def __post_init__(self):     # ranges and relations: raise ValueError naming the field
+            if self.repeat < 1:
+                raise ValueError(f"repeat must be at least 1, got {self.repeat}")
+
+    class EchoTransport(Transport):
+        options_type = EchoOptions
+
+        async def run_task(self, task, emit):
+            for _ in range(self.settings.options.repeat): ...
+
+The checks (:func:`read_options`): a name that is not a field is an error
+naming it and the known ones; a missing field without a default is an error; a
+value whose type is not its field's is an error naming the field (an ``int``
+is a ``float``, a ``bool`` is not an ``int``; fields typed with anything but
+plain classes and ``None`` are left to ``__post_init__``); a ``str`` for a
+:class:`Secret` field must pass :func:`~mac_core.credentials.check_secret` and
+is wrapped. A transport that takes no options says ``options_type =
+NoOptions``, so a misspelt one is still an error. ``options_type = None`` (the
+default, for transports written before it existed) skips the checks; the raw
+mapping stays in ``settings.transport_options`` either way.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .credentials import Secret
+from .credentials import Secret, checked_secret
 from .events import Event
 from .results import Usage
 from .run import Task
@@ -55,7 +89,10 @@ class ClientSettings:
         SDK's ``DefaultAioHttpClient``: about half the CPU per streamed event;
         ADR 0012).
     :ivar transport_options: settings for one transport (``url``, ``token``
-        for agents); values that are secrets are wrapped in :class:`Secret`.
+        for agents) as given; values that are secrets are wrapped in :class:`Secret`.
+    :ivar options: the same, checked and built into the transport's
+        ``options_type``; ``None`` until the transport is created (or when it
+        declares no ``options_type``).
     """
 
     api_key: Secret | None = None
@@ -66,6 +103,75 @@ class ClientSettings:
     request_timeout: float = 600.0
     http_client: str = "httpx"
     transport_options: Mapping[str, Any] = field(default_factory=dict)
+    options: Any = None
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The ``options_type`` of a transport that takes no options: any name given is an error."""
+
+
+_KINDS = {bool: "True or False", int: "an integer", float: "a number", str: "a string", Secret: "a string",
+          type(None): "None"}
+
+
+def _plain_classes(hint: Any) -> tuple[type, ...] | None:
+    """The classes a field typed ``hint`` accepts, or ``None`` when the type is not that simple."""
+    is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    classes = typing.get_args(hint) if is_union else (hint,)
+    return classes if all(isinstance(c, type) for c in classes) else None
+
+
+def _checked_value(transport: str, name: str, value: Any, hint: Any) -> Any:
+    """``value`` for the field ``name`` typed ``hint``, or ``ValueError`` naming the field."""
+    classes = _plain_classes(hint)
+    if classes is None:
+        return value  # the options class's __post_init__ checks it
+    where = f"the {transport} transport option {name!r}"
+    if Secret in classes and isinstance(value, (str, Secret)):
+        secret = checked_secret(value, where)
+        if secret is None and type(None) not in classes:
+            raise ValueError(f"{where} must not be blank")
+        return secret
+    if isinstance(value, bool):
+        fits = bool in classes
+    elif isinstance(value, int) and float in classes and int not in classes:
+        return float(value)
+    else:
+        fits = isinstance(value, classes)
+    if not fits:
+        kinds = dict.fromkeys(_KINDS.get(c, f"a {c.__name__}") for c in classes)
+        shown = "a Secret" if isinstance(value, Secret) else type(value).__name__
+        raise ValueError(f"{where} must be {' or '.join(kinds)}, not {shown}")
+    return value
+
+
+def read_options(options_type: type, transport_options: Mapping[str, Any], transport: str) -> Any:
+    """``transport_options`` checked against the dataclass ``options_type`` and built into one.
+
+    :param transport: the transport's name, for messages.
+    :raises ValueError: naming the unknown, missing or ill-typed option (see
+        the module docstring), or what ``options_type.__post_init__`` refused.
+    """
+    if not dataclasses.is_dataclass(options_type):
+        raise TypeError(f"the {transport} transport's options_type must be a dataclass, not {options_type!r}")
+    if not isinstance(transport_options, Mapping):
+        raise TypeError(f"transport_options must be a mapping (a dict), not {type(transport_options).__name__}")
+    fields = [f for f in dataclasses.fields(options_type) if f.init]
+    known = [f.name for f in fields]
+    for name in transport_options:
+        if name not in known:
+            raise ValueError(
+                f"unknown {transport} transport option {name!r} (known: {', '.join(known) or 'none'})"
+            )
+    hints = typing.get_type_hints(options_type)
+    values = {}
+    for f in fields:
+        if f.name in transport_options:
+            values[f.name] = _checked_value(transport, f.name, transport_options[f.name], hints.get(f.name, Any))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ValueError(f"the {transport} transport needs transport_options[{f.name!r}]")
+    return options_type(**values)
 
 
 @dataclass(slots=True)
@@ -122,6 +228,10 @@ class Transport(abc.ABC):
     :cvar batches: it gathers tasks and sends them together (Message Batches),
         so the engine starts every task at once and ``max_concurrency`` does
         not bound it.
+    :cvar options_type: the dataclass its ``transport_options`` must fit
+        (see the module docstring); :class:`NoOptions` for none, ``None`` to
+        take any mapping unchecked. The core checks them before anything is
+        sent; the transport reads them from ``self.settings.options``.
     """
 
     name: ClassVar[str] = ""
@@ -129,8 +239,13 @@ class Transport(abc.ABC):
     needs_api_key: ClassVar[bool] = True
     task_options: ClassVar[frozenset[str]] = frozenset()
     batches: ClassVar[bool] = False
+    options_type: ClassVar[type | None] = None
 
     def __init__(self, settings: ClientSettings) -> None:
+        if self.options_type is not None and not isinstance(settings.options, self.options_type):
+            # Settings built by hand, not by the Coordinator: check the options here, still before any request.
+            options = read_options(self.options_type, settings.transport_options, self.name or type(self).__name__)
+            settings = dataclasses.replace(settings, options=options)
         self.settings = settings
 
     async def __aenter__(self) -> Transport:

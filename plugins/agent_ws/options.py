@@ -1,4 +1,4 @@
-"""The ``agent-ws`` transport's settings, read from ``ClientSettings.transport_options`` and checked up front.
+"""The ``agent-ws`` transport's settings: :class:`AgentOptions`, its ``options_type``, checked up front.
 
 Keys (only ``url`` is required)::
 
@@ -12,30 +12,21 @@ Keys (only ``url`` is required)::
     interrupt_timeout   seconds to wait for the turn's ``result`` after an interrupt (default 5)
     reconnect_timeout   seconds to get the connection back after a drop mid-turn; 0 disables (default 5)
 
-Everything is checked when the transport is created, before any connection:
-a bad URL, an unknown key or a plaintext URL to a remote host raise ``ValueError``.
+Everything is checked before any connection (by the Coordinator, see
+:func:`mac_core.transport.read_options`): a bad URL, an unknown key, a token
+with a control character or a plaintext URL to a remote host raise ``ValueError``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from mac_core import ClientSettings, Secret
+from mac_core.transport import read_options
 
-KEYS = (
-    "url",
-    "token",
-    "anthropic_api_key",
-    "allow_insecure",
-    "connect_timeout",
-    "idle_timeout",
-    "interrupt_timeout",
-    "reconnect_timeout",
-)
 DEFAULT_INTERRUPT_TIMEOUT = 5.0
 DEFAULT_RECONNECT_TIMEOUT = 5.0
 
@@ -50,25 +41,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _secret(value: Any, key: str) -> Secret | None:
-    if value is None or isinstance(value, Secret):
-        return value or None
-    if not isinstance(value, str):
-        raise TypeError(f"transport_options[{key!r}] must be a string, not {type(value).__name__}")
-    return Secret(value.strip()) if value.strip() else None
-
-
-def _seconds(options: Mapping[str, Any], key: str, default: float, *, zero_ok: bool = False) -> float:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value >= 0 if zero_ok else value > 0):
+def _check_seconds(key: str, value: float | None, *, zero_ok: bool = False) -> None:
+    if value is not None and not (value >= 0 if zero_ok else value > 0):
         kind = "a non-negative" if zero_ok else "a positive"
         raise ValueError(f"transport_options[{key!r}] must be {kind} number of seconds, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
 class AgentOptions:
-    """Where the agent server is and how to talk to it; built by :meth:`from_settings`.
+    """Where the agent server is and how to talk to it: the ``agent-ws`` transport's ``options_type``.
+
+    The fields up to ``reconnect_timeout`` are the keys above; the rest are
+    worked out from ``url``. :meth:`from_settings` fills the timeouts left
+    ``None`` from the run's settings.
 
     :ivar config_url: the ``/config`` endpoint (http or https).
     :ivar ws_url: the ``/ws`` endpoint (ws or wss).
@@ -77,40 +62,39 @@ class AgentOptions:
     :ivar anthropic_api_key: posted as ``anthropicApiKey``, or ``None``; never shown.
     """
 
-    config_url: str
-    ws_url: str
-    loopback: bool
-    token: Secret | None
-    anthropic_api_key: Secret | None
-    connect_timeout: float
-    idle_timeout: float
-    interrupt_timeout: float
-    reconnect_timeout: float
+    url: str
+    token: Secret | None = None
+    anthropic_api_key: Secret | None = None
+    allow_insecure: bool = False
+    connect_timeout: float | None = None
+    idle_timeout: float | None = None
+    interrupt_timeout: float = DEFAULT_INTERRUPT_TIMEOUT
+    reconnect_timeout: float = DEFAULT_RECONNECT_TIMEOUT
+    config_url: str = field(init=False)
+    ws_url: str = field(init=False)
+    loopback: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        url = self.url.strip()
+        if not url:
+            raise ValueError("the agent-ws transport needs transport_options['url'], e.g. 'http://127.0.0.1:3000'")
+        for key in ("connect_timeout", "idle_timeout", "interrupt_timeout"):
+            _check_seconds(key, getattr(self, key))
+        _check_seconds("reconnect_timeout", self.reconnect_timeout, zero_ok=True)
+        config_url, ws_url, loopback = endpoints(url, allow_insecure=self.allow_insecure)
+        for name, value in (("url", url), ("config_url", config_url), ("ws_url", ws_url), ("loopback", loopback)):
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
     @classmethod
     def from_settings(cls, settings: ClientSettings) -> AgentOptions:
-        """Read and check ``settings.transport_options``; raise ``ValueError`` naming what is wrong."""
-        options = settings.transport_options
-        unknown = sorted(set(options) - set(KEYS))
-        if unknown:
-            raise ValueError(f"unknown agent-ws transport option {unknown[0]!r} (known: {', '.join(KEYS)})")
-        url = options.get("url")
-        if not isinstance(url, str) or not url.strip():
-            raise ValueError("the agent-ws transport needs transport_options['url'], e.g. 'http://127.0.0.1:3000'")
-        allow_insecure = options.get("allow_insecure", False)
-        if not isinstance(allow_insecure, bool):
-            raise TypeError("transport_options['allow_insecure'] must be True or False")
-        config_url, ws_url, loopback = endpoints(url.strip(), allow_insecure=allow_insecure)
-        return cls(
-            config_url=config_url,
-            ws_url=ws_url,
-            loopback=loopback,
-            token=_secret(options.get("token"), "token"),
-            anthropic_api_key=_secret(options.get("anthropic_api_key"), "anthropic_api_key"),
-            connect_timeout=_seconds(options, "connect_timeout", settings.connect_timeout),
-            idle_timeout=_seconds(options, "idle_timeout", settings.idle_timeout),
-            interrupt_timeout=_seconds(options, "interrupt_timeout", DEFAULT_INTERRUPT_TIMEOUT),
-            reconnect_timeout=_seconds(options, "reconnect_timeout", DEFAULT_RECONNECT_TIMEOUT, zero_ok=True),
+        """``settings.options`` (or ``settings.transport_options``, checked) with the run's timeouts filled in."""
+        options = settings.options
+        if not isinstance(options, cls):
+            options = read_options(cls, settings.transport_options, "agent-ws")
+        return dataclasses.replace(
+            options,
+            connect_timeout=options.connect_timeout or settings.connect_timeout,
+            idle_timeout=options.idle_timeout or settings.idle_timeout,
         )
 
 

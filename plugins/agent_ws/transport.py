@@ -30,7 +30,9 @@ Guarantees, beyond the protocol:
 * **Timeouts** on /config and the upgrade and ``connected``
   (``connect_timeout``), and between frames (``idle_timeout``).
 * **Secrets.** The token goes only into ``Authorization: Bearer`` headers;
-  it never appears in reprs, logs or error messages.
+  it never appears in reprs, logs or error messages. A token or key with a
+  control character, inner whitespace or non-ASCII is refused before any
+  connection (:func:`mac_core.credentials.check_secret`).
 """
 
 from __future__ import annotations
@@ -131,11 +133,14 @@ class AgentWSTransport(Transport):
     needs_api_key = False
     task_options = AGENT_TASK_OPTIONS
 
+    options_type = AgentOptions
+
     def __init__(self, settings) -> None:
-        self.options = AgentOptions.from_settings(settings)  # bad options fail before any connection
+        super().__init__(settings)  # bad options fail here at the latest, before any connection
+        self.options = AgentOptions.from_settings(self.settings)
         secrets = {"token": self.options.token, "anthropic_api_key": self.options.anthropic_api_key}
-        hidden = {k: secrets.get(k, v) for k, v in settings.transport_options.items()}
-        super().__init__(dataclasses.replace(settings, transport_options=hidden))  # no plain token in reprs
+        hidden = {k: secrets.get(k, v) for k, v in self.settings.transport_options.items()}
+        self.settings = dataclasses.replace(self.settings, transport_options=hidden)  # no plain token in reprs
 
     async def open(self) -> None:
         self._lock = anyio.Lock()

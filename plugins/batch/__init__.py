@@ -8,11 +8,12 @@ requests or 256 MB). One poller per batch retrieves it with a growing
 interval, reports its request counts as ``progress`` events, and when it has
 ended reads the results and hands each to its task by ``custom_id``.
 
-Transport options (``transport_options=``): ``poll_interval`` (1 s, the first
-wait), ``max_poll_interval`` (30 s), ``flush_after`` (0.2 s),
-``max_batch_wait`` (5 s), ``cancel_timeout`` (10 s) and ``state_file``: a
-JSON file recording which batch holds each request, so a re-run after a crash
-polls those batches instead of sending (and paying for) the requests again.
+Transport options (``transport_options=``, :class:`.options.BatchOptions`,
+checked before anything is sent): ``poll_interval`` (1 s, the first wait),
+``max_poll_interval`` (30 s), ``flush_after`` (0.2 s), ``max_batch_wait``
+(5 s), ``cancel_timeout`` (10 s) and ``state_file``: a JSON file recording
+which batch holds each request, so a re-run after a crash polls those batches
+instead of sending (and paying for) the requests again.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from mac_core.pricing import cost_usd
 from mac_core.run import Task
 from mac_core.transport import Emit
 
+from .options import BatchOptions
 from .requests import CustomIds, digest, wire_size
 from .state import BatchStateFile
 
@@ -97,16 +99,12 @@ class BatchTransport(Transport):
 
     max_batch_requests: ClassVar[int] = 100_000  #: the API's limit on requests in one batch
     max_batch_bytes: ClassVar[int] = 256 * 1000 * 1000  #: the API's limit on one batch's body
+    options_type = BatchOptions
 
     async def open(self) -> None:
-        options = self.settings.transport_options
-        self._poll_interval = float(options.get("poll_interval", 1.0))
-        self._max_poll_interval = float(options.get("max_poll_interval", 30.0))
-        self._flush_after = float(options.get("flush_after", 0.2))
-        self._max_batch_wait = float(options.get("max_batch_wait", 5.0))
-        self._cancel_timeout = float(options.get("cancel_timeout", 10.0))
-        state_file = options.get("state_file")
-        self._state = BatchStateFile(state_file) if state_file else None
+        self._options: BatchOptions = self.settings.options
+        state_file = self._options.state_file
+        self._state = BatchStateFile(state_file) if state_file is not None else None
         self._client = make_client(self.settings, streaming=False)
         self._ids = CustomIds()
         self._queue: list[tuple[_Waiter, Emit]] = []
@@ -184,8 +182,9 @@ class BatchTransport(Transport):
             now = loop.time()
             quiet, waited = now - self._last_arrival, now - self._first_arrival
             full = count < len(self._queue) or count == self.max_batch_requests
-            if not (full or self._closing) and quiet < self._flush_after and waited < self._max_batch_wait:
-                await asyncio.sleep(min(self._flush_after - quiet, self._max_batch_wait - waited))
+            flush_after, max_wait = self._options.flush_after, self._options.max_batch_wait
+            if not (full or self._closing) and quiet < flush_after and waited < max_wait:
+                await asyncio.sleep(min(flush_after - quiet, max_wait - waited))
                 continue
             group, self._queue = self._queue[:count], self._queue[count:]
             self._first_arrival = now
@@ -245,7 +244,7 @@ class BatchTransport(Transport):
 
     async def _poll(self, batch: _Batch) -> None:
         """Retrieve ``batch`` with a growing interval until it ends, then hand out its results."""
-        delay, failures = self._poll_interval, 0
+        delay, failures = self._options.poll_interval, 0
         try:
             while batch.live():
                 try:
@@ -265,7 +264,7 @@ class BatchTransport(Transport):
                         self._settle_unanswered(batch, transport_error(exc))
                         return
                 await asyncio.sleep(delay)
-                delay = min(delay * POLL_GROWTH, self._max_poll_interval)
+                delay = min(delay * POLL_GROWTH, self._options.max_poll_interval)
         except Exception as exc:  # a bug here must fail the tasks, not leave them waiting
             log.exception("following batch %s failed", batch.id)
             _fail(batch.live(), TransportError(f"{type(exc).__name__}: {exc}", request_id=batch.id))
@@ -325,7 +324,7 @@ class BatchTransport(Transport):
     async def _cancel(self, batch: _Batch) -> None:
         """Ask the API to cancel ``batch``: shielded from the interrupt, bounded by ``cancel_timeout``."""
         batch.cancel_sent = True
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self._cancel_timeout):
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._options.cancel_timeout):
             try:
                 await self._client.messages.batches.cancel(batch.id)
                 log.debug("batch %s cancelled", batch.id)

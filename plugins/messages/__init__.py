@@ -13,6 +13,7 @@ from mac_core.anthropic_api import (
     sdk_arguments,
     transport_error,
 )
+from mac_core.transport import NoOptions
 
 
 class MessagesTransport(Transport):
@@ -27,6 +28,7 @@ class MessagesTransport(Transport):
     streams = False
     needs_api_key = True
     task_options = MESSAGES_TASK_OPTIONS
+    options_type = NoOptions  # takes none: a transport option given here is a mistake, said up front
 
     async def open(self) -> None:
         self._clients = ClientShards(self.settings, streaming=False)

@@ -13,6 +13,7 @@ from mac_core.anthropic_api import (
     sdk_arguments,
     transport_error,
 )
+from mac_core.transport import NoOptions
 
 from .sse import consume_stream
 
@@ -32,6 +33,7 @@ class StreamTransport(Transport):
     streams = True
     needs_api_key = True
     task_options = MESSAGES_TASK_OPTIONS
+    options_type = NoOptions  # takes none: a transport option given here is a mistake, said up front
 
     async def open(self) -> None:
         self._clients = ClientShards(self.settings, streaming=True)

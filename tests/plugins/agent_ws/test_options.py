@@ -64,7 +64,7 @@ def test_bad_urls_fail_fast_with_a_clear_message(url, message):
         ({"tokn": "x"}, "unknown agent-ws transport option 'tokn'"),
         ({"idle_timeout": 0}, "idle_timeout.*positive"),
         ({"reconnect_timeout": -1}, "reconnect_timeout.*non-negative"),
-        ({"interrupt_timeout": "5"}, "interrupt_timeout.*positive"),
+        ({"interrupt_timeout": "5"}, "interrupt_timeout.*must be a number"),
     ],
 )
 def test_bad_options_fail_fast(extra, message):
