@@ -47,11 +47,13 @@ SDK drops the CLI's own).
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from mac_core import hookimpl
+from mac_core.credentials import MalformedSecretError, check_secret
 
 if TYPE_CHECKING:
     from .runner import AgentServer
@@ -141,6 +143,12 @@ def agent_server_command(
     from .app import ServerSettings
     from .runner import is_loopback, serve
 
+    if token is not None:  # a token with a newline or NUL would be compared, logged and sent mangled: refuse it
+        source = "MAC_AGENT_TOKEN" if os.environ.get("MAC_AGENT_TOKEN") == token else "--token"
+        try:
+            token = check_secret(token, source)
+        except MalformedSecretError as exc:
+            raise click.UsageError(str(exc)) from None
     if not is_loopback(host) and not token:
         raise click.UsageError(
             f"--host {host} is reachable from other machines: set a token (MAC_AGENT_TOKEN or --token)"

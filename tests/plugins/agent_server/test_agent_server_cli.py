@@ -50,6 +50,21 @@ def test_a_non_loopback_host_without_a_token_is_refused(monkeypatch, capsys, tmp
     assert "set a token" in err
 
 
+@pytest.mark.parametrize("where", ["argument", "environment"])
+def test_a_token_with_a_control_character_is_refused_naming_where_it_came_from(where, monkeypatch, capsys, tmp_path):
+    canary = "tok-CANARY-4242\r\nX-Injected: 1"
+    args = ["agent-server", "--workspace", str(tmp_path)]
+    if where == "argument":
+        monkeypatch.delenv("MAC_AGENT_TOKEN", raising=False)
+        args += ["--token", canary]
+    else:
+        monkeypatch.setenv("MAC_AGENT_TOKEN", canary)
+    code, err = run_mac(args, capsys)
+    assert code == 2
+    assert ("--token" if where == "argument" else "MAC_AGENT_TOKEN") in err and "U+000D" in err
+    assert "CANARY" not in err and "Traceback" not in err
+
+
 def test_the_workspace_must_exist(capsys, tmp_path):
     code, err = run_mac(["agent-server", "--workspace", str(tmp_path / "missing")], capsys)
     assert code == 2
