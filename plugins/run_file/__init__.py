@@ -101,7 +101,6 @@ def mac_register_commands(cli):
         number as id. Bad lines are reported and skipped. INPUT.jsonl - reads
         stdin; -o - writes the results to stdout (all talk goes to stderr).
 
-        \b
         Run the same command again to resume: completed ids are skipped. Each
         result records a hash of its request (prompt, system, model,
         max_tokens, temperature); if a line changed since its result was
@@ -135,7 +134,11 @@ def mac_register_commands(cli):
                   for spec in jobs.prompts}
 
         def plan_or_exit() -> Plan:
-            plan = _plan(jobs, target.completed(), hashes)
+            try:
+                plan = _plan(jobs, target.completed(), hashes)
+            except OSError as exc:
+                say(f"mac run: cannot read the results already in {target}: {exc.strerror or exc}")
+                sys.exit(EXIT_REFUSED)
             if plan.changed and not rerun_changed:
                 _refuse_changed(plan.changed, say)
             if not plan.todo:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,6 +55,10 @@ def test_output_naming_the_input_file_is_refused_before_anything_is_sent(tmp_pat
         run = cli.run("run", str(source), "-o", str(target))
         assert run.returncode == 2
         assert "is the input file" in run.stderr and "Traceback" not in run.stderr
+    with source.open("a") as appended_to:  # mac run in.jsonl -o - >> in.jsonl
+        run = subprocess.run([sys.executable, "-m", "mac_core", "run", str(source), "-o", "-"], env=cli.env,
+                             stdout=appended_to, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert run.returncode == 2 and "is the input file" in run.stderr
     assert source.read_bytes() == before
     assert cli.sim.stats.messages == 0
 
@@ -75,7 +81,8 @@ def test_a_prompt_changed_under_the_same_id_is_refused_on_resume_unless_asked_to
     assert rerun.returncode == 0, rerun.stderr
     assert "running 1 task again whose request changed: 'q1'" in rerun.stderr
     assert cli.sim.stats.messages == 4
-    assert [r["id"] for r in read_results(output)] == ["q0", "q1", "q2", "q1"]  # the last line for an id wins
+    ids = [r["id"] for r in read_results(output)]
+    assert sorted(ids[:3]) == ["q0", "q1", "q2"] and ids[3:] == ["q1"]  # appended: the last line for an id wins
 
     settled = cli.run("run", str(source), "-o", str(output))
     assert settled.returncode == 0 and "nothing to run: 3 of 3" in settled.stderr
