@@ -1,7 +1,9 @@
 """The ``mac`` command line. Plugins add subcommands through ``mac_register_commands``.
 
 Conventions for every command: data on stdout, talk on stderr; exit 0 on
-success, 1 on failure, 2 on bad usage, 130 on Ctrl-C.
+success, 1 on failure, 2 on bad usage, 130 on Ctrl-C. A second Ctrl-C while a
+run is still stopping (a plugin's hook holds it) exits 130 at once
+(:mod:`mac_core.bridge`).
 """
 
 from __future__ import annotations
