@@ -18,7 +18,7 @@ import anyio.lowlevel
 
 from .events import TEXT, USAGE, Event
 from .interrupt import RUN, Interrupt, InterruptToken
-from .plugins import RunHooks
+from .plugins import RunHooks, contain
 from .results import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TaskResult
 from .run import RUNNING, Run, Task
 from .transport import Completion, Emit, Transport, TransportError
@@ -91,6 +91,8 @@ async def execute(
         on_text = task.on_text
         task_event = hooks.task_event
         decide = hooks.should_interrupt
+        watch = hooks.watch
+        callback_label = f"the callback of {task.name}"
 
         def emit(event: Event) -> None:
             if task.first_event_at is None:
@@ -101,10 +103,12 @@ async def execute(
             if kind == TEXT:
                 task.add_text(event.text)
                 if on_text is not None:
+                    watch.running = (callback_label,)  # named in a warning if it holds the loop
                     try:
                         on_text(event.text)
-                    except Exception:
-                        log.exception("callback of %s raised; ignored", task.name)
+                    except BaseException as exc:  # SystemExit, CancelledError too: see plugins.contain
+                        contain(exc, f"callback of {task.name} raised")
+                    watch.running = None
             elif kind == USAGE:
                 run.usage = run.usage + (event.data - task.usage)
                 task.usage = event.data

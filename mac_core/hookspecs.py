@@ -16,8 +16,22 @@ may implement any subset of them, and any subset of each hook's arguments
 
 Every hook runs on the engine's event loop thread, synchronously. Keep the
 per-event hooks (``mac_task_event``, ``mac_should_interrupt``) fast: they are
-called for every streamed event of every task. A plugin that raises inside any
-hook is logged with its name and skipped; it never breaks a task or a run.
+called for every streamed event of every task. The rules every hook lives by:
+
+* Hooks are plain functions. An ``async def`` implementation (or an async
+  generator) is refused when the plugin is registered: ``TypeError`` naming
+  the plugin and the hook (an installed plugin is logged and skipped instead).
+* A plugin that raises inside any hook is logged with its name and skipped;
+  it never breaks a task or a run. That includes ``SystemExit`` and
+  ``asyncio.CancelledError``: neither stops the run. Only ``KeyboardInterrupt``
+  on the main thread (the user's Ctrl-C, under the async API) goes through.
+  To stop tasks or the run, return a decision from ``mac_should_interrupt``.
+* A hook must not block. While it runs, no task progresses, no timeout fires
+  and Ctrl-C cannot cancel the run. A hook (or a text callback) that has held
+  the loop for over a second is named in a warning of logger
+  ``mac_core.plugins`` while it still holds it. Under the sync API, a second
+  Ctrl-C then ends the process at once with exit status 130 (files the plugin
+  flushed stay written); under the async API the event loop is the caller's.
 
 The objects passed to hooks (``Run``, ``Task``, ``Event``, ``TaskResult``) are
 documented in :mod:`mac_core.run`, :mod:`mac_core.events` and

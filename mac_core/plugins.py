@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +38,45 @@ def _load_entry_points() -> list[tuple[str, object, str | None]]:
     return _entry_point_plugins
 
 
+class SyncHooksPluginManager(pluggy.PluginManager):
+    """A ``PluginManager`` that refuses ``async def`` hook implementations when a plugin is registered.
+
+    Hooks are called synchronously on the event loop: an async implementation
+    would only return an unawaited coroutine (which a policy's caller would
+    even read as "stop"), so it is a ``TypeError`` naming the plugin and hook.
+    """
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` as pluggy does; raise ``TypeError`` (registering nothing) if a hook is async."""
+        registered = super().register(plugin, name)
+        for caller in self.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and _is_async(impl.function):
+                    self.unregister(plugin)
+                    raise TypeError(
+                        f"plugin {impl.plugin_name}: {caller.name} is async; mac hooks are called synchronously "
+                        "on the event loop, so a hook must be a plain def (hand slow work to a thread or task yourself)"
+                    )
+        return registered
+
+
+def _is_async(function: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+
+
 def plugin_manager(extra: Iterable[object] = ()) -> pluggy.PluginManager:
-    """A plugin manager with the installed plugins, then ``extra`` ones (called first)."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    """A plugin manager with the installed plugins, then ``extra`` ones (called first).
+
+    An ``extra`` plugin with an ``async def`` hook raises ``TypeError``; an
+    installed one is logged and skipped, like one that fails to import.
+    """
+    pm = SyncHooksPluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for name, plugin, _dist in _load_entry_points():
-        pm.register(plugin, name=name)
+        try:
+            pm.register(plugin, name=name)
+        except TypeError:
+            log.exception("mac plugin %r is skipped", name)
     for plugin in extra:
         name = getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin):x}"
         if pm.is_registered(plugin):
@@ -91,8 +127,74 @@ _ARGS = {
     "mac_should_interrupt": ("task", "event", "run"),
 }
 
+#: A hook or callback holding the event loop this long (seconds) is named in a warning, while it holds it.
+SLOW_HOOK_SECONDS = 1.0
+#: How often the watch thread looks at what the event loop is running.
+WATCH_INTERVAL = 0.25
 
-def _implementations(pm: pluggy.PluginManager, hook: str) -> list[tuple[str, Callable[..., Any], tuple[int, ...]]]:
+
+def contain(exc: BaseException, what: str) -> None:
+    """Log ``exc`` as ``what`` ("plugin x raised in mac_task_event") and return: it must not break the run.
+
+    ``CancelledError`` and ``SystemExit`` are contained too: a sync call has no
+    ``await``, so neither is the run's own cancellation, and either would
+    otherwise tear the engine's task groups apart. ``KeyboardInterrupt`` on the
+    main thread is re-raised: it is the user's Ctrl-C, landing while the hook ran.
+    """
+    if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+        raise exc
+    log.error("%s (%s); ignored", what, type(exc).__name__, exc_info=exc)
+
+
+class HookWatch:
+    """Names the hook or callback that holds a run's event loop, while it still holds it.
+
+    The loop thread sets :attr:`running` to a fresh ``(label,)`` tuple before each
+    call and to ``None`` after the hooks of one dispatch; a watch thread that
+    sees the very same tuple for over :data:`SLOW_HOOK_SECONDS` logs a warning
+    with its label. Two stores per call: no clock is read on the event path.
+    """
+
+    __slots__ = ("running", "_stopped", "_thread")
+
+    def __init__(self) -> None:
+        self.running: tuple[str] | None = None
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start watching (once); the thread ends at :meth:`stop`."""
+        if self._thread is None and not self._stopped.is_set():
+            self._thread = threading.Thread(target=self._watch, name="mac-hook-watch", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching; the thread ends at once."""
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        seen: tuple[str] | None = None
+        since = 0.0
+        warned = False
+        while not self._stopped.wait(WATCH_INTERVAL):
+            running = self.running
+            now = time.monotonic()
+            if running is None or running is not seen:
+                seen, since, warned = running, now, False
+            elif not warned and now - since >= SLOW_HOOK_SECONDS:
+                warned = True
+                log.warning(
+                    "%s has held the event loop for over %.0f s: no task progresses, no timeout fires and "
+                    "Ctrl-C waits until it returns (hooks and callbacks must not block)",
+                    running[0], now - since,
+                )
+
+
+#: (plugin name, what the watch calls it, the function, where its arguments are in the hook's).
+Implementation = tuple[str, str, Callable[..., Any], tuple[int, ...]]
+
+
+def _implementations(pm: pluggy.PluginManager, hook: str) -> list[Implementation]:
     spec_args = _ARGS[hook]
     impls = []
     # pluggy calls the last-registered implementation first; keep that order.
@@ -100,47 +202,79 @@ def _implementations(pm: pluggy.PluginManager, hook: str) -> list[tuple[str, Cal
         if impl.hookwrapper or impl.wrapper:
             log.warning("plugin %s: wrappers are not supported on %s; ignored", impl.plugin_name, hook)
             continue
-        impls.append((impl.plugin_name, impl.function, tuple(spec_args.index(a) for a in impl.argnames)))
+        if _is_async(impl.function):  # registered on a plain pluggy manager: never call it
+            log.error("plugin %s: %s is async; hooks must be plain functions; ignored", impl.plugin_name, hook)
+            continue
+        label = f"plugin {impl.plugin_name} in {hook}"
+        impls.append((impl.plugin_name, label, impl.function, tuple(spec_args.index(a) for a in impl.argnames)))
     return impls
 
 
-def _isolated(hook: str, impls: list[tuple[str, Callable[..., Any], tuple[int, ...]]]) -> Callable[..., None] | None:
+def _isolated(hook: str, impls: list[Implementation], watch: HookWatch) -> Callable[..., None] | None:
     if not impls:
         return None
 
     def call(*args: Any) -> None:
-        for plugin, fn, idx in impls:
+        for plugin, label, fn, idx in impls:
+            watch.running = (label,)  # a new tuple per call: the watch tells one long call from many short ones
             try:
                 fn(*[args[i] for i in idx])
-            except Exception:
-                log.exception("plugin %s raised in %s; ignored", plugin, hook)
+            except BaseException as exc:
+                contain(exc, f"plugin {plugin} raised in {hook}")
+        watch.running = None
 
     return call
 
 
-def _first_decision(impls: list[tuple[str, Callable[..., Any], tuple[int, ...]]]) -> Callable[..., Any] | None:
+def _first_decision(impls: list[Implementation], watch: HookWatch) -> Callable[..., Any] | None:
     if not impls:
         return None
 
     def call(*args: Any) -> tuple[str, Any] | None:
-        for plugin, fn, idx in impls:
+        for plugin, label, fn, idx in impls:
+            watch.running = (label,)
             try:
                 decision = fn(*[args[i] for i in idx])
-            except Exception:
-                log.exception("plugin %s raised in mac_should_interrupt; ignored", plugin)
+            except BaseException as exc:
+                contain(exc, f"plugin {plugin} raised in mac_should_interrupt")
                 continue
             if decision:
+                watch.running = None
                 return plugin, decision
+        watch.running = None
         return None
 
     return call
+
+
+def _watching(watch: HookWatch, watch_always: bool, started: Callable[..., None] | None) -> Callable[..., None]:
+    def run_started(run: Any) -> None:
+        # Nothing of the user's runs on the loop without a hook or a callback: no thread then.
+        if watch_always or any(task.on_text is not None for task in run.tasks):
+            watch.start()
+        if started is not None:
+            started(run)
+
+    return run_started
+
+
+def _unwatching(watch: HookWatch, finished: Callable[..., None] | None) -> Callable[..., None]:
+    def run_finished(run: Any, results: Any) -> None:
+        try:
+            if finished is not None:
+                finished(run, results)
+        finally:
+            watch.stop()
+
+    return run_finished
 
 
 @dataclass
 class RunHooks:
     """The hooks of one run, resolved once so the per-event path does no lookups.
 
-    Each attribute is ``None`` when no plugin implements the hook.
+    Each per-task attribute is ``None`` when no plugin implements the hook;
+    ``run_started`` and ``run_finished`` also start and stop :attr:`watch`.
     """
 
     run_started: Callable[..., None] | None = None
@@ -150,16 +284,21 @@ class RunHooks:
     run_finished: Callable[..., None] | None = None
     should_interrupt: Callable[..., tuple[str, Any] | None] | None = None
     plugins: list[str] = field(default_factory=list)
+    watch: HookWatch = field(default_factory=HookWatch)
 
     @classmethod
     def from_manager(cls, pm: pluggy.PluginManager) -> RunHooks:
+        """Resolve the run hooks of ``pm``'s plugins, each call contained and watched."""
+        watch = HookWatch()
+        found = {hook: _implementations(pm, hook) for hook in _ARGS}
         return cls(
-            run_started=_isolated("mac_run_started", _implementations(pm, "mac_run_started")),
-            task_started=_isolated("mac_task_started", _implementations(pm, "mac_task_started")),
-            task_event=_isolated("mac_task_event", _implementations(pm, "mac_task_event")),
-            task_finished=_isolated("mac_task_finished", _implementations(pm, "mac_task_finished")),
-            run_finished=_isolated("mac_run_finished", _implementations(pm, "mac_run_finished")),
-            should_interrupt=_first_decision(_implementations(pm, "mac_should_interrupt")),
+            run_started=_watching(watch, any(found.values()), _isolated("mac_run_started", found["mac_run_started"], watch)),
+            task_started=_isolated("mac_task_started", found["mac_task_started"], watch),
+            task_event=_isolated("mac_task_event", found["mac_task_event"], watch),
+            task_finished=_isolated("mac_task_finished", found["mac_task_finished"], watch),
+            run_finished=_unwatching(watch, _isolated("mac_run_finished", found["mac_run_finished"], watch)),
+            should_interrupt=_first_decision(found["mac_should_interrupt"], watch),
+            watch=watch,
         )
 
 
