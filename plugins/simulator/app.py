@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .batches import BatchStore
 from .messages import count_message_tokens, create_message
+from .models import model_routes
 from .settings import SimulatorSettings
 from .state import SimulatorState
 from .streaming import AbortConnection
@@ -158,6 +159,7 @@ def create_app(settings: SimulatorSettings | None = None) -> SimulatorApp:
     routes: list[Any] = [
         Route("/v1/messages", create_message, methods=["POST"]),  # reached through Front; here for 405s
         Route("/v1/messages/count_tokens", count_message_tokens, methods=["POST"]),
+        *model_routes(),
         *batches.routes(),
         Route("/api/hello", _hello, methods=["GET", "HEAD"]),
         *agent_routes(token_delay=settings.token_delay, seed=settings.seed, workspace=settings.agent_workspace),
