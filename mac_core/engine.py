@@ -19,7 +19,7 @@ import anyio.lowlevel
 from .events import TEXT, USAGE, Event
 from .interrupt import RUN, Interrupt, InterruptToken
 from .plugins import RunHooks, contain
-from .results import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TaskResult
+from .results import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TaskResult, known_error_type
 from .run import RUNNING, Run, Task
 from .transport import Completion, Emit, Transport, TransportError
 
@@ -74,6 +74,7 @@ async def execute(
             started_at=task.started_at,
             finished_at=time.time(),
             first_event_at=task.first_event_at,
+            model=task.model,
             **fields,
         )
 
@@ -137,9 +138,12 @@ async def execute(
 
     def failed(task: Task, exc: Exception) -> TaskResult:
         if isinstance(exc, TransportError):
-            return result_of(task, FAILED, error=str(exc), request_id=exc.request_id)
+            return result_of(
+                task, FAILED, error=str(exc), request_id=exc.request_id, status_code=exc.status_code,
+                error_type=known_error_type(exc.error_type), retries=exc.retries,
+            )
         log.debug("task %s raised", task.name, exc_info=exc)
-        return result_of(task, FAILED, error=f"{type(exc).__name__}: {exc}")
+        return result_of(task, FAILED, error=f"{type(exc).__name__}: {exc}", error_type="error")
 
     async def run_one(task: Task) -> None:
         task.status = RUNNING

@@ -12,6 +12,41 @@ FAILED = "failed"  #: ended in an error; ``error`` says which, partial text kept
 
 TERMINAL_STATUSES = (COMPLETED, INTERRUPTED, CANCELLED, FAILED)
 
+#: The values of :attr:`TaskResult.error_type` (``None`` for tasks that did not fail).
+#: The API's own error types, as its error bodies and ``error`` events name them:
+API_ERROR_TYPES = (
+    "invalid_request_error",  # 400: the request was refused as malformed
+    "authentication_error",  # 401
+    "billing_error",  # 402
+    "permission_error",  # 403
+    "not_found_error",  # 404
+    "request_too_large",  # 413
+    "rate_limit_error",  # 429
+    "api_error",  # 500
+    "overloaded_error",  # 529
+)
+#: ... and the ones this project names for failures that have no API error body:
+CLIENT_ERROR_TYPES = (
+    "timeout",  # no response (or no event, streaming) within the timeout
+    "connection_error",  # the connection failed or dropped
+    "incomplete_stream",  # the stream ended before ``message_stop``
+    "malformed_event",  # a streamed event was not JSON
+    "malformed_response",  # a response body was not a Message
+    "protocol_error",  # an agent server broke the agent protocol
+    "agent_error",  # the agent's turn ended in an error
+    "error_max_turns",  # the agent's turn hit its turn limit (the Agent SDK's result subtype)
+    "error_during_execution",  # the agent's turn failed while running (the Agent SDK's result subtype)
+    "canceled",  # a batch was cancelled on the far side
+    "expired",  # a batch request expired before it ran
+    "error",  # anything else: ``error`` says what
+)
+ERROR_TYPES = API_ERROR_TYPES + CLIENT_ERROR_TYPES
+
+
+def known_error_type(error_type: str | None) -> str:
+    """``error_type`` if it is one of :data:`ERROR_TYPES`, else ``"error"`` (so callers can match on the set)."""
+    return error_type if error_type in ERROR_TYPES else "error"
+
 
 @dataclass(slots=True)
 class Usage:
@@ -90,6 +125,12 @@ class TaskResult:
         ``None`` for a task that never started).
     :ivar first_event_at: when the first event arrived (time to first token).
     :ivar id: the caller's id for the prompt (``mac run`` input), if any.
+    :ivar model: the model the task asked for.
+    :ivar status_code: for ``failed``, the HTTP status when there was one.
+    :ivar error_type: for ``failed``, one of :data:`ERROR_TYPES` (the API's
+        error type when it sent one), else ``None``.
+    :ivar retries: how many times the request was retried before its final
+        answer or failure, when the transport knows (``0`` otherwise).
     """
 
     index: int
@@ -107,6 +148,10 @@ class TaskResult:
     finished_at: float | None = None
     first_event_at: float | None = None
     id: str | None = None
+    model: str | None = None
+    status_code: int | None = None
+    error_type: str | None = None
+    retries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -135,4 +180,8 @@ class TaskResult:
             "request_id": self.request_id,
             "cost_usd": self.cost_usd,
             "duration": self.duration,
+            "model": self.model,
+            "status_code": self.status_code,
+            "error_type": self.error_type,
+            "retries": self.retries,
         }

@@ -80,6 +80,8 @@ def test_a_status_that_persists_fails_after_the_retries_naming_status_and_type(
     assert result.error.endswith("after 2 retries")  # the retries are visible to the user
     assert result.request_id and result.request_id in result.error
     assert attempts == 3
+    status, error_type = expected.split()[1:3]  # the same, as fields a program can match on
+    assert (result.status_code, result.error_type, result.retries) == (int(status), error_type, 2)
 
 
 def test_a_midstream_error_event_fails_keeping_the_text_and_is_not_replayed(sim, coordinator_for, full_answer):
@@ -103,6 +105,7 @@ def test_a_connection_dropped_mid_stream_fails_keeping_the_text(sim, coordinator
     assert "connection" in result.error and "mid-stream" in result.error
     assert result.text and full_answer.startswith(result.text) and result.text != full_answer
     assert attempts == 1
+    assert (result.error_type, result.status_code) == ("connection_error", None)
 
 
 def test_a_connection_dropped_mid_response_without_streaming_is_retried(sim, coordinator_for, full_answer):
@@ -117,7 +120,7 @@ def test_a_slow_first_byte_times_out_within_the_timeout(sim, coordinator_for, tr
     coordinator = coordinator_for(sim, max_retries=0, idle_timeout=TIMEOUT, request_timeout=TIMEOUT)
     result, elapsed, attempts = run_one(sim, coordinator, transport, **fault("slow"))
     assert result.status == "failed"
-    assert "timed out" in result.error
+    assert "timed out" in result.error and result.error_type == "timeout"
     assert elapsed < TIMEOUT + SLACK  # not the 5 s the server would have made it wait
 
 
@@ -149,7 +152,7 @@ def test_a_stalled_response_without_streaming_times_out_and_is_retried(sim, coor
 def test_a_malformed_event_fails_clearly_keeping_the_text(sim, coordinator_for, full_answer):
     result, _, attempts = run_one(sim, coordinator_for(sim), "stream", **fault("malformed"))
     assert result.status == "failed"
-    assert result.error.startswith("malformed event from the server")
+    assert result.error.startswith("malformed event from the server") and result.error_type == "malformed_event"
     assert result.text and full_answer.startswith(result.text) and result.text != full_answer
 
 
