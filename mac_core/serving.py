@@ -117,9 +117,10 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_made(transport)
         self.opened[self] = None
         self._arm()
-        excess = len(self.connections) - self.limits.max_connections
-        if excess > 0:
-            for victim in [c for c in self.opened if c._evictable()][:excess]:
+        if len(self.connections) > self.limits.max_connections:
+            # Connections already closing still count until their connection_lost; they must not cost another.
+            live = sum(1 for c in self.connections if not c.transport.is_closing())
+            for victim in [c for c in self.opened if c._evictable()][: live - self.limits.max_connections]:
                 victim._close("the server is at its connection limit")
 
     def connection_lost(self, exc: Exception | None) -> None:
