@@ -48,13 +48,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from mac_core.serving import JSONTooDeepError, load_json
+
 from .script import ToolCall, count_tokens, generated_words, message_text, parse_script, words
+from .wire import ApiError, read_body
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 DEFAULT_TOOLS = ("Task", "Bash", "Glob", "Grep", "Read", "Edit", "Write", "WebFetch", "TodoWrite")
 ANSWER_WORDS = 30  #: length of an unscripted answer
 STARTUP_WORDS = 4  #: the agent's start-up before ``system/init``, in token delays
 KEPT_FRAMES = 10_000  #: frames kept for the next connection while no one is connected
+CONFIG_BODY_LIMIT = 1 << 20  #: the largest ``/config`` body, as the agent server's
 BUSY = "Server already has an active connection"
 INTERRUPTED = "Interrupted by user"
 _PRICE_PER_TOKEN = (3e-6, 15e-6)  # input, output (USD), Sonnet list prices
@@ -347,7 +351,11 @@ def agent_routes(*, token_delay: float, seed: int, workspace: pathlib.Path | Non
 
     async def post_config(request: Request) -> JSONResponse:
         try:
-            body = json.loads(await request.body())
+            body = load_json(await read_body(request, CONFIG_BODY_LIMIT))
+        except ApiError:
+            return JSONResponse({"error": f"Request body too large (limit {CONFIG_BODY_LIMIT} bytes)"}, 413)
+        except JSONTooDeepError as exc:
+            return JSONResponse({"error": f"Invalid JSON: {exc}"}, status_code=400)
         except ValueError:
             return JSONResponse({"error": "Invalid JSON"}, status_code=400)
         if not isinstance(body, dict):
@@ -374,8 +382,11 @@ def agent_routes(*, token_delay: float, seed: int, workspace: pathlib.Path | Non
             if message["type"] == "websocket.disconnect":
                 return
             try:
-                frame = json.loads(message.get("text") or "")
+                frame = load_json(message.get("text") or "")
                 kind = frame.get("type")
+            except JSONTooDeepError as exc:
+                session.outbox.put({"type": "error", "error": f"Invalid message format: {exc}"})
+                continue
             except (ValueError, AttributeError):
                 session.outbox.put({"type": "error", "error": "Invalid message format"})
                 continue

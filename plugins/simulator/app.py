@@ -2,9 +2,11 @@
 
 :func:`create_app` builds it. In front of every route, :class:`Front` checks
 the API key on ``/v1/`` paths (401 without ``x-api-key`` or ``authorization:
-Bearer``), adds a ``request-id`` header to every response, answers a crash
-with the API's 500 body, counts statuses and logs one line per request at
-debug level. Unknown paths get the API's 404 body; ``/api/hello`` (Claude
+Bearer``), refuses a browser ``Origin`` on the agent protocol's ``/config``
+and ``/ws`` with 403 unless it is allowed (a web page must not drive an agent
+that writes files), adds a ``request-id`` header to every response, answers
+a crash with the API's 500 body, counts statuses and logs one line per
+request at debug level. Unknown paths get the API's 404 body; ``/api/hello`` (Claude
 Code's connectivity check) answers 200.
 """
 
@@ -27,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .batches import BatchStore
 from .messages import count_message_tokens, create_message
 from .models import model_routes
-from .settings import SimulatorSettings
+from .settings import SimulatorSettings, connection_limits
 from .state import SimulatorState
 from .streaming import AbortConnection
 from .wire import ApiError, new_id
@@ -36,7 +38,7 @@ log = logging.getLogger("mac_plugins.simulator")
 
 
 class Front:
-    """ASGI middleware: authentication, ``request-id``, crash answers, status counts, the request log line.
+    """ASGI middleware: authentication, browser origins, ``request-id``, crash answers, status counts, the log line.
 
     It is the outermost layer, and sends ``POST /v1/messages`` straight to its
     endpoint: every streamed event then passes one send wrapper instead of
@@ -46,8 +48,12 @@ class Front:
     def __init__(self, app: ASGIApp, state: SimulatorState) -> None:
         self.app = app
         self.state = state
+        self.allowed_origins = frozenset(state.settings.allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self._foreign_origin(scope):
+            await _refuse_origin(scope, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -67,7 +73,9 @@ class Front:
             await send(message)
 
         try:
-            if scope["path"].startswith("/v1/") and not _authenticated(scope["headers"]):
+            if self._foreign_origin(scope):
+                await _refuse_origin(scope, send_with_id)
+            elif scope["path"].startswith("/v1/") and not _authenticated(scope["headers"]):
                 message = "x-api-key header is required (or authorization: Bearer)"
                 await ApiError(401, message).response()(scope, receive, send_with_id)
             elif scope["path"] == "/v1/messages" and scope["method"] == "POST":
@@ -86,6 +94,31 @@ class Front:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s %s -> %s in %.3f s%s", record["request_id"], scope["method"], scope["path"],
                           status or "no response", time.monotonic() - began, record["outcome"] and " " + record["outcome"])
+
+
+    def _foreign_origin(self, scope: Scope) -> bool:
+        """Whether this is an agent-protocol request from a browser origin that was not allowed."""
+        if scope["path"] not in AGENT_PATHS:
+            return False
+        origin = next((value for name, value in scope["headers"] if name == b"origin"), None)
+        return origin is not None and origin.decode("latin-1") not in self.allowed_origins
+
+
+AGENT_PATHS = ("/config", "/ws")
+ORIGIN_REFUSED = b'{"error":"Origin not allowed"}'
+
+
+async def _refuse_origin(scope: Scope, send: Send) -> None:
+    """403 with the agent protocol's error body; for a WebSocket, as the answer to its upgrade."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(ORIGIN_REFUSED)).encode())]
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 403, "headers": headers})
+        await send({"type": "http.response.body", "body": ORIGIN_REFUSED})
+    elif "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": 403, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": ORIGIN_REFUSED})
+    else:  # a server without denial responses answers 403 to a close before accept
+        await send({"type": "websocket.close", "code": 1008})
 
 
 def _authenticated(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -170,4 +203,5 @@ def create_app(settings: SimulatorSettings | None = None) -> SimulatorApp:
         lifespan=lifespan,
     )
     app.state.simulator = state
+    app.connection_limits = connection_limits(settings)  # read by mac_core.serving when it builds the server
     return app

@@ -29,9 +29,11 @@ from .settings import FAULT_KINDS, RANDOM_FAULTS, SimulatorSettings
               type=click.FloatRange(0), help="Seconds a batch spends on each request.")
 @click.option("--agent-workspace", default=None, type=click.Path(file_okay=False, path_type=pathlib.Path),
               help="Directory where the scripted agent's Write/Edit/Read act (default: simulated tools).")
+@click.option("--allow-origin", "allowed_origins", multiple=True,
+              help="A browser origin allowed to use /config and /ws (repeatable; others get 403).")
 def sim_command(host: str, port: int, tokens: int, token_delay: float, ttft: float, fault_rate: float,
                 faults: tuple[str, ...], seed: int, slow_seconds: float, batch_delay: float,
-                agent_workspace: pathlib.Path | None) -> None:
+                agent_workspace: pathlib.Path | None, allowed_origins: tuple[str, ...]) -> None:
     """Serve a simulated Anthropic API (Messages, Batches) and a scripted agent (/config, /ws).
 
     Point a client at it with ANTHROPIC_BASE_URL and any API key. A user
@@ -46,7 +48,7 @@ def sim_command(host: str, port: int, tokens: int, token_delay: float, ttft: flo
     settings = SimulatorSettings(
         tokens=tokens, token_delay=token_delay, ttft=ttft, seed=seed, fault_rate=fault_rate,
         faults=faults or RANDOM_FAULTS, slow_seconds=slow_seconds, batch_delay=batch_delay,
-        agent_workspace=agent_workspace,
+        agent_workspace=agent_workspace, allowed_origins=allowed_origins,
     )
 
     def announce(url: str) -> None:

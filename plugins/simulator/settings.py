@@ -6,6 +6,8 @@ import pathlib
 from collections import Counter
 from dataclasses import dataclass, field
 
+from mac_core.serving import ConnectionLimits
+
 FAULT_KINDS = ("rate_limit", "overloaded", "server_error", "midstream", "disconnect", "slow", "stall", "malformed")
 """Every fault the simulator can inject (``x-mac-sim-fault: KIND`` or ``--fault KIND``)."""
 
@@ -34,6 +36,10 @@ class SimulatorSettings:
     :param max_body_bytes: the largest ``POST /v1/messages`` body (413 above it).
     :param max_batch_bytes: the largest batch body (413 above it).
     :param max_batch_requests: the most requests in one batch (400 above it).
+    :param allowed_origins: browser origins allowed to use the agent protocol
+        (``/config``, ``/ws``); any other ``Origin`` gets 403, as on the agent server.
+    :param request_timeout: seconds a client has to send a whole request before its connection is closed.
+    :param max_connections: open connections beyond which the oldest one not being answered is closed.
     """
 
     tokens: int = 50
@@ -49,6 +55,9 @@ class SimulatorSettings:
     max_body_bytes: int = MESSAGES_BODY_LIMIT
     max_batch_bytes: int = BATCH_BODY_LIMIT
     max_batch_requests: int = BATCH_REQUEST_LIMIT
+    allowed_origins: tuple[str, ...] = ()
+    request_timeout: float = 30.0  # batches may carry hundreds of megabytes
+    max_connections: int = 8192  # benchmarks open a couple of thousand connections at once
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in self.faults if kind not in FAULT_KINDS]
@@ -64,6 +73,8 @@ class SimulatorSettings:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         object.__setattr__(self, "faults", tuple(self.faults))
+        object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
+        ConnectionLimits(self.request_timeout, self.max_connections)  # raises naming a bad value
         if self.agent_workspace is not None:
             object.__setattr__(self, "agent_workspace", pathlib.Path(self.agent_workspace))
 
@@ -94,3 +105,8 @@ class SimulatorStats:
     statuses: Counter[int] = field(default_factory=Counter)
     batches: int = 0
     batch_requests: int = 0
+
+
+def connection_limits(settings: SimulatorSettings) -> ConnectionLimits:
+    """The limits :mod:`mac_core.serving` applies to a simulator's connections."""
+    return ConnectionLimits(settings.request_timeout, settings.max_connections)

@@ -11,6 +11,8 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from mac_core.serving import JSONTooDeepError, load_json
+
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -72,8 +74,8 @@ TOO_LARGE = "Request exceeds the maximum allowed number of bytes."
 _PARSE_IN_THREAD_ABOVE = 1 << 20  # bytes; parsing a bigger body on the event loop would stall every stream
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The request's JSON object body: 413 over ``limit`` bytes, 400 when it is not a JSON object."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body; a 413 :class:`ApiError` as soon as it is over ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, TOO_LARGE)
@@ -84,12 +86,19 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         if size > limit:
             raise ApiError(413, TOO_LARGE)
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The request's JSON object body: 413 over ``limit`` bytes, 400 when it is not a JSON object or nests too deeply."""
+    body = await read_body(request, limit)
     try:
-        if size > _PARSE_IN_THREAD_ABOVE:
-            data = await anyio.to_thread.run_sync(json.loads, body)
+        if len(body) > _PARSE_IN_THREAD_ABOVE:
+            data = await anyio.to_thread.run_sync(load_json, body)
         else:
-            data = json.loads(body)
+            data = load_json(body)
+    except JSONTooDeepError as exc:
+        raise ApiError(400, f"The request body is not valid JSON: {exc}.") from None
     except ValueError as exc:
         raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
