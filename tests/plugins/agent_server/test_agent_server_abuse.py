@@ -91,7 +91,7 @@ def test_a_request_that_does_not_arrive_in_time_has_its_connection_closed(make_s
     try:
         began = time.monotonic()
         assert closed_by_server(sock, within=5.0)
-        assert 0.4 < time.monotonic() - began < 2.0
+        assert 0.4 < time.monotonic() - began < 3.0
     finally:
         sock.close()
 
