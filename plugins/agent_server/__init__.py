@@ -123,6 +123,20 @@ def mac_register_commands(cli: click.Group) -> None:
     multiple=True,
     help="A browser origin allowed to connect (repeatable).",
 )
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds a client has to send a whole HTTP request or WebSocket upgrade before it is closed.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Open connections beyond which the oldest idle ones are closed.",
+)
 def agent_server_command(
     host: str,
     port: int,
@@ -130,6 +144,8 @@ def agent_server_command(
     token: str | None,
     allow_bash: bool,
     allowed_origins: tuple[str, ...],
+    request_timeout: float,
+    max_connections: int,
 ) -> None:
     """Serve the agent-over-WebSocket protocol, backed by claude-agent-sdk.
 
@@ -154,7 +170,8 @@ def agent_server_command(
             f"--host {host} is reachable from other machines: set a token (MAC_AGENT_TOKEN or --token)"
         )
     settings = ServerSettings(
-        workspace=workspace, token=token or None, allow_shell=allow_bash, allowed_origins=allowed_origins
+        workspace=workspace, token=token or None, allow_shell=allow_bash, allowed_origins=allowed_origins,
+        request_timeout=request_timeout, max_connections=max_connections,
     )
 
     def announce(url: str) -> None:

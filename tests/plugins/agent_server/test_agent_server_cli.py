@@ -65,6 +65,21 @@ def test_a_token_with_a_control_character_is_refused_naming_where_it_came_from(w
     assert "CANARY" not in err and "Traceback" not in err
 
 
+def test_the_abuse_limits_are_the_operators_to_set(monkeypatch, capsys, tmp_path):
+    from mac_plugins.agent_server import runner
+
+    served = {}
+    monkeypatch.setattr(runner, "serve", lambda settings, **kw: served.setdefault("settings", settings))
+    main_args = ["agent-server", "--workspace", str(tmp_path), "--request-timeout", "2.5", "--max-connections", "9"]
+    try:
+        main(main_args)
+    except SystemExit as exited:
+        assert not exited.code
+    assert (served["settings"].request_timeout, served["settings"].max_connections) == (2.5, 9)
+    code, err = run_mac(["agent-server", "--workspace", str(tmp_path), "--max-connections", "0"], capsys)
+    assert code == 2 and "--max-connections" in err
+
+
 def test_the_workspace_must_exist(capsys, tmp_path):
     code, err = run_mac(["agent-server", "--workspace", str(tmp_path / "missing")], capsys)
     assert code == 2
