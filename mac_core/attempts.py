@@ -112,8 +112,8 @@ def check_on_error(value: Any, where: str) -> OnError | None:
     return value
 
 
-def _with_retry_count(spec: dict[str, Any], attempt: int) -> dict[str, Any]:
-    """The spec, telling the server which retry this is (as the SDK's own retries do)."""
+def with_retry_count(spec: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """``spec`` telling the server which retry this is, in the header the SDK's own retries send."""
     if attempt == 0:
         return spec
     headers = {**(spec.get("extra_headers") or {}), "x-stainless-retry-count": str(attempt)}
@@ -184,7 +184,7 @@ def _run_rounds(
     pending = list(range(len(plans)))
     while pending:
         results = coordinator.run(
-            [_with_retry_count(specs[i], attempts[i]) for i in pending], transport=transport,
+            [with_retry_count(specs[i], attempts[i]) for i in pending], transport=transport,
             callbacks=[callbacks[i] for i in pending] if callbacks is not None else None,
             interrupt_token=interrupt_token, **run_options,
         )

@@ -54,8 +54,10 @@ def _check_request(prompt: Any, messages: Any, max_tokens: Any, temperature: Any
             raise ValueError(f"{where}: prompt is empty (pass a prompt, or messages=[...] with an empty prompt)")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
         raise TypeError(f"{where}: max_tokens must be an integer, not {type(max_tokens).__name__}")
-    if not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
-        raise ValueError(f"{where}: max_tokens must be between 1 and {MAX_TOKENS_LIMIT}, got {max_tokens}")
+    if max_tokens < 1:
+        raise ValueError(f"{where}: max_tokens must be positive (1 to {MAX_TOKENS_LIMIT}), got {max_tokens}")
+    if max_tokens > MAX_TOKENS_LIMIT:
+        raise ValueError(f"{where}: max_tokens must be at most {MAX_TOKENS_LIMIT} (1 to {MAX_TOKENS_LIMIT}), got {max_tokens}")
     if temperature is not None:
         if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
             raise TypeError(f"{where}: temperature must be a number, not {type(temperature).__name__}")
@@ -75,7 +77,7 @@ def plan_for(source: Mapping[str, Any], where: str) -> Attempt:
     if not isinstance(source, Mapping):
         raise ValueError(f"{where} must be a dict with 'prompt', not {type(source).__name__}")
     if "prompt" not in source:
-        raise ValueError(f"{where} is missing the required 'prompt' key")
+        raise ValueError(f"{where} is missing 'prompt'")
     spec = {k: v for k, v in source.items() if k not in _CONTROL_KEYS and v is not None}
     prompt, messages = source["prompt"], source.get("messages")
     _check_request(prompt, messages, spec.get("max_tokens", DEFAULT_MAX_TOKENS), spec.get("temperature"), where)
@@ -206,7 +208,8 @@ def _parallel(
         raise ValueError("prompts list cannot be empty")
     plans = [plan_for(item, f"prompts[{i}]") for i, item in enumerate(prompts)]
     if callbacks is not None and len(callbacks) != len(prompts):
-        raise ValueError(f"callbacks list must match prompts list length ({len(callbacks)} != {len(prompts)})")
+        raise ValueError(f"callbacks list must match prompts list length: callbacks has {len(callbacks)} "
+                         f"entries but there are {len(prompts)} prompts")
     return run_attempts(
         plans,
         api_key=require_skill_api_key(),

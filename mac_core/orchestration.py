@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .attempts import Attempt, run_attempts
+from .attempts import Attempt, run_attempts, with_retry_count
 from .coordinator import default_model
 from .invocation_errors import ClaudeInvocationError
 from .invoke import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, plan_for
@@ -127,11 +127,13 @@ def _run_task(index: int, task_id: str, category: str | None, plan: Attempt, *, 
     try:
         tracker.claim(task_id)
         while True:
-            tracker.start(task_id)
+            attempt = tracker.start(task_id).attempt
             if detector is not None:
                 detector.register(task_id)
             try:
-                (outcome,) = run_attempts([plan], callbacks=[heartbeat], transport="stream", **run_options)
+                # One request per attempt: the tracker counts the retries, and the server sees which this is.
+                this_try = Attempt(with_retry_count(plan.spec, attempt - 1), max_retries=0)
+                (outcome,) = run_attempts([this_try], callbacks=[heartbeat], transport="stream", **run_options)
             finally:
                 if detector is not None:
                     detector.unregister(task_id)
@@ -165,7 +167,6 @@ def _managed(prompts: Sequence[Mapping[str, Any]], *, where: str, model: str | N
             raise ValueError(f"{where}: prompts[{i}] must be a dict with 'prompt', not {type(item).__name__}")
         task_id, category = item.get("task_id", f"task-{i}"), item.get("category")
         plan = plan_for({k: v for k, v in item.items() if k not in _TASK_KEYS}, f"prompts[{i}]")
-        plan.max_retries = 0  # each attempt is one request; the tracker counts the retries
         tracker.add(task_id, category=category)
         tasks.append((i, task_id, category, plan))
     run_options = {

@@ -40,3 +40,18 @@ def sim(api_key: str, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 def fault(kind: str) -> dict[str, dict[str, str]]:
     """Request fields that make the simulator answer with ``kind`` (``"rate_limit:2"``: the first two attempts)."""
     return {"extra_headers": {"x-mac-sim-fault": kind}}
+
+
+@pytest.fixture
+def start_sim() -> Iterator:
+    """``start_sim(**settings) -> Simulator``, stopped after the test."""
+    started: list[Simulator] = []
+
+    def start(**settings) -> Simulator:
+        simulator = Simulator(**{"tokens": 12, "token_delay": 0.0, "slow_seconds": 5.0, **settings}).start()
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()

@@ -37,8 +37,8 @@ def test_an_empty_prompt_without_messages_is_refused_before_sending(sim):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"max_tokens": 0}, "max_tokens must be between 1 and 128000"),
-    ({"max_tokens": 128_001}, "max_tokens must be between 1 and 128000"),
+    ({"max_tokens": 0}, r"max_tokens must be positive \(1 to 128000\)"),
+    ({"max_tokens": 128_001}, r"max_tokens must be at most 128000"),
     ({"temperature": 2.0}, "temperature must be between 0 and 1"),
 ])
 def test_out_of_range_settings_are_a_value_error_before_sending(sim, kwargs, message):
@@ -130,3 +130,23 @@ def test_streaming_calls_take_max_retries_too(sim):
     text = invoke_claude_streaming("[[reply: streamed after a retry]]", callback=chunks.append, max_retries=1,
                                    **fault("overloaded:1"))
     assert text == "streamed after a retry" == "".join(chunks)
+
+
+@pytest.mark.parametrize(("fields", "kind"), [
+    ({"status_code": 400, "error_type": "invalid_request_error", "error": "HTTP 400: prompt is too long: 210000 tokens"},
+     "context_overflow"),
+    ({"status_code": 413, "error_type": "request_too_large", "error": "HTTP 413"}, "context_overflow"),
+    ({"status_code": 401, "error_type": "authentication_error", "error": "HTTP 401"}, "auth"),
+    ({"status_code": 403, "error_type": "permission_error", "error": "HTTP 403"}, "auth"),
+    ({"status_code": 529, "error_type": "overloaded_error", "error": "HTTP 529"}, "overloaded"),
+    ({"error_type": "overloaded_error", "error": "stream error event"}, "overloaded"),
+    ({"error_type": "incomplete_stream", "error": "stream ended early"}, "connection"),
+    ({"error_type": "timeout", "error": "timed out"}, "connection"),
+    ({"status_code": 400, "error_type": "invalid_request_error", "error": "HTTP 400: bad role"}, "unknown"),
+    ({"status_code": 500, "error_type": "api_error", "error": "HTTP 500"}, "unknown"),
+])
+def test_every_failure_gets_the_skills_kind_from_its_status_and_type(fields, kind):
+    from mac_core.invocation_errors import kind_of
+    from mac_core.results import FAILED, TaskResult
+
+    assert kind_of(TaskResult(0, "t", FAILED, **fields)) == kind
