@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from mac_core import Coordinator, hookimpl
+from mac_core import Coordinator, Transport, hookimpl
 from mac_core.anthropic_api import HTTP_CLIENTS
 from mac_core.coordinator import default_model
 
@@ -57,9 +58,16 @@ def _refuse_changed(changed: list[str], say) -> None:
     sys.exit(EXIT_REFUSED)
 
 
-def _transport_options(transport: str, target: ResultsTarget) -> dict[str, str]:
+def _takes_state_file(transport: type[Transport]) -> bool:
+    """Whether ``transport`` declares a ``state_file`` option: where it records work to resume without paying twice."""
+    options = transport.options_type
+    return dataclasses.is_dataclass(options) and any(f.name == "state_file" for f in dataclasses.fields(options))
+
+
+def _transport_options(transport: type[Transport], target: ResultsTarget) -> dict[str, str]:
     """Batches are recorded next to the output, so a re-run after a crash polls them instead of paying twice."""
-    return {"state_file": f"{target.path}.batches.json"} if transport == "batch" and target.resumable else {}
+    wanted = transport.batches and _takes_state_file(transport) and target.resumable
+    return {"state_file": f"{target.path}.batches.json"} if wanted else {}
 
 
 def _report_unsaved(writer: ResultWriter, target: ResultsTarget, say) -> None:
@@ -151,14 +159,16 @@ def mac_register_commands(cli):
         per_agent_view = control.get("reporter") in ("rich", "plain")
         if not per_agent_view:
             control["reporter"] = "none"
-        plugins = plugins_from_options(**control, batch=transport == "batch")
         try:
-            coordinator = Coordinator(plugins=plugins, http_client=http_client)
+            coordinator = Coordinator(http_client=http_client)
         except ValueError as exc:  # a bad $MAC_HTTP_CLIENT: a usage error, named, before anything runs
             raise click.UsageError(str(exc)) from None
         if transport not in coordinator.transports:
             raise click.BadParameter(f"unknown transport {transport!r} (installed: {', '.join(sorted(coordinator.transports))})",
                                      param_hint="--transport")
+        # What the transport does decides its treatment, never its name: a batching one is priced at the discount.
+        transport_class = coordinator.transports[transport].transport
+        policies = plugins_from_options(**control, batch=transport_class.batches)
         coordinator.settings(transport)  # a missing API key fails here, before the output file is touched
         try:
             stream = target.open()
@@ -178,11 +188,11 @@ def mac_register_commands(cli):
                            else f"the results went to {target}: there is no file to resume from")
             writer = ResultWriter(stream, hashes)
             progress = JobProgress(len(plan.todo), stream=sys.stderr, already_done=plan.already,
-                                   batch=transport == "batch", live=not per_agent_view)
+                                   batch=transport_class.batches, live=not per_agent_view)
             try:
                 coordinator.run(plan.todo, transport=transport, max_concurrency=concurrency, model=model,
-                                max_tokens=max_tokens, system=system, plugins=[writer, progress],
-                                transport_options=_transport_options(transport, target))
+                                max_tokens=max_tokens, system=system, plugins=[*policies, writer, progress],
+                                transport_options=_transport_options(transport_class, target))
             except KeyboardInterrupt:
                 say(f"interrupted: {writer.written} results written this time, "
                     f"{len(plan.todo) - progress.counts['completed']} tasks not completed.")
