@@ -21,43 +21,76 @@ except ImportError:  # pragma: no cover - depends on the environment
     loads = json.loads
 
 
+BOM = b"\xef\xbb\xbf"  # stripped once at the start of a stream, as the SSE standard says
+
+
 def _data_of(block: bytes) -> bytes | None:
-    """The data field of one SSE event block, or None for comments and keep-alives."""
-    start = block.find(b"data:")
-    if start < 0:
-        return None
-    if block.find(b"\ndata:", start + 5) < 0:  # the usual case: a single data line
-        return block[start + 5 :]
-    lines = [line[5:].removeprefix(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
-    return b"\n".join(lines)
+    """The joined ``data`` lines of one event block (LF line endings, no blank line), or None if it has none.
+
+    Follows the SSE standard's line rules: ``:`` starts a comment, one space
+    after a field's colon is dropped, a line without a colon is a field with
+    an empty value, and ``data`` lines join with LF. Other fields (``event``,
+    ``id``, ``retry``) mean nothing here: the JSON's ``type`` names the event.
+    """
+    values = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data"):  # also the comments and other fields skipped below
+            name, _, value = line.partition(b":")
+            if name == b"data":
+                values.append(value[1:] if value.startswith(b" ") else value)
+    return b"\n".join(values) if values else None
 
 
 async def consume_stream(chunks: AsyncIterator[bytes], emit: Emit, request_id: str | None) -> Completion:
     """Parse SSE bytes, emit an :class:`Event` per model event, return the :class:`Completion`.
 
-    Raises :class:`TransportError` on an ``error`` event or a stream that ends
-    before ``message_stop``; the text already emitted stays with the task.
+    Reads any framing the SSE standard allows (LF, CRLF or CR line endings,
+    a leading BOM, comments, ``id``/``retry``/``event`` fields in any order,
+    multi-line ``data``); an event whose data is empty is skipped like a
+    keep-alive. Raises :class:`TransportError` on an ``error`` event or a
+    stream that ends before ``message_stop``; the text already emitted stays
+    with the task.
     """
-    pending = b""
+    pending = b""  # the unfinished event block, LF line endings only
+    at_start = True  # a BOM may still come (possibly split across chunks)
+    after_cr = False  # the last chunk ended in CR: an LF opening the next one ends no further line
     usage = Usage()
     stop_reason = None
     tools: dict[int, dict[str, Any]] = {}
     finished = False
     async for chunk in chunks:
+        if after_cr and chunk:
+            after_cr = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
         if pending:
             chunk = pending + chunk
+        if at_start:
+            if len(chunk) < 3 and BOM.startswith(chunk):  # too short to tell yet
+                pending = chunk
+                continue
+            at_start = False
+            if chunk.startswith(BOM):
+                chunk = chunk[3:]
         if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
+            after_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # every line ending becomes LF
         blocks = chunk.split(b"\n\n")
         pending = blocks.pop()
         for block in blocks:
-            raw = _data_of(block)
-            if raw is None:
-                continue
+            start = block.find(b"data:")
+            if start >= 0 and (start == 0 or block[start - 1] == 10) and block.find(b"\n", start) < 0:
+                raw = block[start + 5 :]  # the usual case: one data line, the block's last
+            else:
+                raw = _data_of(block)
+                if raw is None:
+                    continue
             try:
                 data = loads(raw)
                 kind = data["type"]
             except (ValueError, TypeError, KeyError):  # not JSON, or not an event object
+                if not raw.strip(b" \t\n"):  # an empty data field carries no event
+                    continue
                 raise TransportError(
                     f"malformed event from the server: {bytes(raw[:80])!r}", error_type="malformed_event", request_id=request_id
                 ) from None
