@@ -12,7 +12,7 @@ from typing import Any
 import anthropic
 import httpx2
 
-from .events import MESSAGE_STOP, TEXT, TOOL_USE, USAGE, Event
+from .events import MESSAGE_STOP, TEXT, THINKING, TOOL_USE, USAGE, Event
 from .prompts import CACHE_CONTROL
 from .results import Usage
 from .run import Task
@@ -175,7 +175,7 @@ def transport_error(exc: BaseException) -> TransportError:
         error_type = error.get("type")
         message = error.get("message") or exc.message
         request_id = exc.request_id
-        retries = _retries_taken(exc.response)
+        retries = retries_taken(exc.response)
         text = f"HTTP {exc.status_code}"
         if error_type:
             text += f" {error_type}"
@@ -196,7 +196,8 @@ def transport_error(exc: BaseException) -> TransportError:
     return TransportError(f"{type(exc).__name__}: {exc}")
 
 
-def _retries_taken(response: httpx2.Response | None) -> int:
+def retries_taken(response: httpx2.Response | None) -> int:
+    """How many times the SDK retried before ``response`` (it says so in each attempt's request headers)."""
     if response is None:
         return 0
     try:
@@ -213,6 +214,8 @@ def emit_message(message: Any, emit: Emit) -> Usage:
     for block in message.content:
         if block.type == "text":
             emit(Event(TEXT, block.text))
+        elif block.type == "thinking":
+            emit(Event(THINKING, block.thinking))
         elif block.type == "tool_use":
             emit(Event(TOOL_USE, data={"id": block.id, "name": block.name, "input": block.input}))
     usage = Usage.from_api(message.usage.model_dump())

@@ -1,29 +1,35 @@
 """The async engine: one run is one task group; every task ends in one terminal state.
 
-Workers (as many as the concurrency limit) pull tasks in input order. Each
-task runs in its own cancel scope, so stopping a task or the run cancels the
-requests in flight at their next ``await``: the transport's ``async with``
-closes the connection, the text received so far is kept, and the task is
-``interrupted``. Tasks no worker reached are ``cancelled``.
+:func:`execute` hands a run to a :class:`RunExecution`, which owns what is
+run-wide: the task group, the workers (as many as the concurrency limit,
+pulling tasks in input order), the cache-priming gate and the stop. Each task
+is carried by a :class:`~mac_core.task_runner.TaskRunner` in its own cancel
+scope, so stopping a task or the run cancels its request in flight at the
+next ``await``: the transport's ``async with`` closes the connection, the text
+received so far is kept, and the task is ``interrupted``. Tasks no worker
+reached are ``cancelled``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import anyio.lowlevel
+from anyio.abc import TaskGroup
 
-from .events import TEXT, USAGE, Event
-from .interrupt import RUN, Interrupt, InterruptToken
-from .plugins import RunHooks, contain
-from .results import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TaskResult, known_error_type
+from .interrupt import InterruptToken
+from .plugins import RunHooks
+from .results import CANCELLED, TaskResult
 from .run import RUNNING, Run, Task
-from .transport import Completion, Emit, Transport, TransportError
+from .task_runner import TaskRunner, failed_result, task_result
+from .transport import Transport
 
 log = logging.getLogger("mac_core.engine")
+
+TRANSPORT_CLOSE_TIMEOUT = 5.0
+"""Seconds a transport has to close its clients when a run ends: closing must not hang a stop."""
 
 
 async def execute(
@@ -37,190 +43,130 @@ async def execute(
 ) -> list[TaskResult]:
     """Run every task of ``run`` on ``transport``; return their results in input order.
 
-    :param prime_cache: send the first task alone and release the others on
-        its first event (or its end), so they read the prompt cache it writes.
+    :param prime_cache: send the first task alone and release the others once
+        it starts answering or ends (in any state), so they read the prompt
+        cache it writes.
     """
-    tasks = run.tasks
-    results: list[TaskResult | None] = [None] * len(tasks)
-    gate = anyio.Event() if prime_cache and len(tasks) > 1 else None
-    token = interrupt_token
+    execution = RunExecution(
+        run, transport, hooks, max_concurrency=max_concurrency, token=interrupt_token, prime_cache=prime_cache
+    )
+    return await execution.execute()
 
-    def stop(reason: str) -> None:
-        if run.interrupt_reason is not None:
+
+class RunExecution:
+    """One run in progress: its task group, workers, cache-priming gate and stop.
+
+    It is the run's :class:`~mac_core.run.RunControl` (``run.interrupt()`` and
+    ``run.start_background()`` land here) while it executes.
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        transport: Transport,
+        hooks: RunHooks,
+        *,
+        max_concurrency: int,
+        token: InterruptToken | None,
+        prime_cache: bool,
+    ) -> None:
+        self.run = run
+        self.transport = transport
+        self.hooks = hooks
+        self.token = token
+        self.results: list[TaskResult | None] = [None] * len(run.tasks)
+        # A batching transport needs every task in hand to group them; its far side queues.
+        self.slots = len(run.tasks) if transport.batches else min(max_concurrency, len(run.tasks))
+        self.gate = anyio.Event() if prime_cache and len(run.tasks) > 1 else None
+        if self.gate is not None:
+            run.tasks[0].primes_cache = True
+        self._pending = iter(run.tasks)
+        self._background: TaskGroup | None = None
+
+    # --- the run, top to bottom ------------------------------------------------
+
+    async def execute(self) -> list[TaskResult]:
+        """Start, run every task, finish; every task has its result even if the caller cancels."""
+        run = self.run
+        unwatch = self.token.watch(self.stop) if self.token is not None else None
+        if self.token is not None and self.token.is_interrupted():
+            self.stop(self.token.reason or "interrupted")
+        run.attach(self)
+        try:
+            async with anyio.create_task_group() as background:
+                self._background = background
+                if self.hooks.run_started is not None:
+                    self.hooks.run_started(run)
+                if not run.stopping:
+                    await self._run_on_open_transport()
+                background.cancel_scope.cancel()
+        finally:
+            run.attach(None)
+            self._background = None
+            if unwatch is not None:
+                unwatch()
+            reason = run.interrupt_reason or "run cancelled"
+            for task in run.tasks:
+                if self.results[task.index] is None:
+                    self.finish(task, task_result(task, run, CANCELLED, transport=self.transport,
+                                                  interrupt_reason=reason))
+            if self.hooks.run_finished is not None:
+                self.hooks.run_finished(run, self.results)
+        return self.results  # type: ignore[return-value]
+
+    async def _run_on_open_transport(self) -> None:
+        try:
+            await self.transport.open()
+        except Exception as exc:
+            log.debug("transport %s failed to open", self.run.transport, exc_info=exc)
+            for task in self.run.tasks:
+                self.finish(task, failed_result(task, self.run, exc, transport=self.transport))
             return
-        run.interrupt_reason = reason
-        log.debug("run %s stopping: %s", run.id, reason)
-        for task in tasks:
+        try:
+            async with anyio.create_task_group() as workers:
+                for slot in range(self.slots):
+                    workers.start_soon(self._worker, self.gate is not None and slot > 0)
+        finally:
+            with anyio.move_on_after(TRANSPORT_CLOSE_TIMEOUT, shield=True):
+                await self.transport.aclose()
+
+    async def _worker(self, wait_for_gate: bool) -> None:
+        if wait_for_gate:
+            await self.gate.wait()  # type: ignore[union-attr]
+        for task in self._pending:
+            if self.token is not None and self.token.is_interrupted():
+                self.stop(self.token.reason or "interrupted")
+            if self.run.stopping:
+                return
+            await TaskRunner(self, task).execute()
+
+    # --- what tasks and plugins call -------------------------------------------
+
+    def finish(self, task: Task, result: TaskResult) -> None:
+        """Record ``task``'s terminal result, once; the first task's end opens the priming gate."""
+        task.end(result.status)
+        self.results[task.index] = result
+        self.open_gate()
+        if self.hooks.task_finished is not None:
+            self.hooks.task_finished(task, result)
+
+    def open_gate(self) -> None:
+        """Let the tasks waiting for the cache-priming task go (it answered, ended, or the run stops)."""
+        if self.gate is not None:
+            self.gate.set()
+
+    def stop(self, reason: str) -> None:
+        """Stop the run: interrupt every running task (keeping its text) and start no new one."""
+        if not self.run.mark_stopping(reason):
+            return
+        log.debug("run %s stopping: %s", self.run.id, reason)
+        for task in self.run.tasks:
             if task.status == RUNNING:
                 task.interrupt(reason)
-        if gate is not None:
-            gate.set()
+        self.open_gate()
 
-    def finish(task: Task, result: TaskResult) -> None:
-        task.status = result.status
-        results[task.index] = result
-        if hooks.task_finished is not None:
-            hooks.task_finished(task, result)
-
-    def result_of(task: Task, status: str, **fields: Any) -> TaskResult:
-        fields.setdefault("text", task.text)
-        fields.setdefault("usage", task.usage)
-        return TaskResult(
-            index=task.index,
-            name=task.name,
-            id=task.id,
-            status=status,
-            transport=run.transport,
-            started_at=task.started_at,
-            finished_at=time.time(),
-            first_event_at=task.first_event_at,
-            model=task.model,
-            **fields,
-        )
-
-    def apply(task: Task, verdict: tuple[str, Any]) -> None:
-        plugin, decision = verdict
-        if not isinstance(decision, Interrupt):
-            reason = decision if isinstance(decision, str) else f"stopped by {plugin}"
-            decision = Interrupt(reason=reason, scope=RUN)
-        log.debug("plugin %s interrupts %s (%s): %s", plugin, decision.scope, task.name, decision.reason)
-        task.interrupt(decision.reason)
-        if decision.scope == RUN:
-            stop(decision.reason)
-
-    def make_emit(task: Task) -> Emit:
-        on_text = task.on_text
-        task_event = hooks.task_event
-        decide = hooks.should_interrupt
-        watch = hooks.watch
-        callback_label = f"the callback of {task.name}"
-
-        def emit(event: Event) -> None:
-            if task.first_event_at is None:
-                task.first_event_at = time.time()
-                if gate is not None:
-                    gate.set()
-            kind = event.type
-            if kind == TEXT:
-                task.add_text(event.text)
-                if on_text is not None:
-                    watch.running = (callback_label,)  # named in a warning if it holds the loop
-                    try:
-                        on_text(event.text)
-                    except BaseException as exc:  # SystemExit, CancelledError too: see plugins.contain
-                        contain(exc, f"callback of {task.name} raised")
-                    watch.running = None
-            elif kind == USAGE:
-                run.usage = run.usage + (event.data - task.usage)
-                task.usage = event.data
-            if task_event is not None:
-                task_event(task, event)
-            if decide is not None:
-                verdict = decide(task, event, run)
-                if verdict is not None:
-                    apply(task, verdict)
-
-        return emit
-
-    def completed(task: Task, completion: Completion) -> TaskResult:
-        if completion.usage is not None and completion.usage != task.usage:
-            run.usage = run.usage + (completion.usage - task.usage)
-            task.usage = completion.usage
-        text = completion.text if completion.text is not None else task.text
-        return result_of(
-            task,
-            COMPLETED,
-            text=text,
-            stop_reason=completion.stop_reason,
-            request_id=completion.request_id,
-            cost_usd=completion.cost_usd,
-        )
-
-    def failed(task: Task, exc: Exception) -> TaskResult:
-        if isinstance(exc, TransportError):
-            return result_of(
-                task, FAILED, error=str(exc), request_id=exc.request_id, status_code=exc.status_code,
-                error_type=known_error_type(exc.error_type), retries=exc.retries,
-            )
-        log.debug("task %s raised", task.name, exc_info=exc)
-        return result_of(task, FAILED, error=f"{type(exc).__name__}: {exc}", error_type="error")
-
-    async def run_one(task: Task) -> None:
-        task.status = RUNNING
-        task.started_at = time.time()
-        if hooks.task_started is not None:
-            hooks.task_started(task)
-        result = None
-        try:
-            with anyio.CancelScope() as scope:
-                task._cancel = scope.cancel
-                if task.interrupt_reason is not None:  # stopped while a hook ran: never send the request
-                    scope.cancel()
-                try:
-                    await anyio.lowlevel.checkpoint()  # where that cancellation lands, before the transport runs
-                    completion = await transport.run_task(task, make_emit(task))
-                except Exception as exc:
-                    # An error raised while unwinding our own cancellation is the interrupt, not a failure.
-                    if not scope.cancel_called:
-                        result = failed(task, exc)
-                else:
-                    result = completed(task, completion)
-            task._cancel = None
-            if result is None:
-                result = result_of(task, INTERRUPTED, interrupt_reason=task.interrupt_reason or "interrupted")
-        finally:
-            if result is None:  # cancelled from outside: the caller cancelled the run (Ctrl-C)
-                result = result_of(task, INTERRUPTED, interrupt_reason="run cancelled")
-            finish(task, result)
-
-    pending = iter(tasks)
-
-    async def worker(wait_for_gate: bool) -> None:
-        if wait_for_gate:
-            await gate.wait()  # type: ignore[union-attr]
-        for task in pending:
-            if token is not None and token.is_interrupted():
-                stop(token.reason or "interrupted")
-            if run.interrupt_reason is not None:
-                return
-            await run_one(task)
-
-    unwatch = token.watch(stop) if token is not None else None
-    if token is not None and token.is_interrupted():
-        stop(token.reason or "interrupted")
-    run._stop = stop
-    try:
-        async with anyio.create_task_group() as background:
-            run._start_background = background.start_soon
-            if hooks.run_started is not None:
-                hooks.run_started(run)
-            if run.interrupt_reason is None:
-                try:
-                    await transport.open()
-                except Exception as exc:
-                    log.debug("transport %s failed to open", run.transport, exc_info=exc)
-                    for task in tasks:
-                        finish(task, failed(task, exc))
-                else:
-                    try:
-                        # A batching transport needs every task in hand to group them; its far side queues.
-                        slots = len(tasks) if transport.batches else min(max_concurrency, len(tasks))
-                        async with anyio.create_task_group() as workers:
-                            for i in range(slots):
-                                workers.start_soon(worker, gate is not None and i > 0)
-                    finally:
-                        with anyio.move_on_after(5, shield=True):  # closing must not hang a stop
-                            await transport.aclose()
-            background.cancel_scope.cancel()
-    finally:
-        run._stop = None
-        run._start_background = None
-        if unwatch is not None:
-            unwatch()
-        reason = run.interrupt_reason or "run cancelled"
-        for task in tasks:
-            if results[task.index] is None:
-                finish(task, result_of(task, CANCELLED, interrupt_reason=reason))
-        if hooks.run_finished is not None:
-            hooks.run_finished(run, results)
-    return results  # type: ignore[return-value]
+    def start_background(self, async_fn: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``async_fn()`` in the run's task group; it is cancelled when the tasks are done."""
+        if self._background is None:
+            raise RuntimeError("start_background is only available while the run is active")
+        self._background.start_soon(async_fn)

@@ -106,13 +106,17 @@ def mac_task_event(task, event):
     """One event of a running task, in the order the transport produced it.
 
     :param task: the :class:`~mac_core.Task`; ``task.text`` is the text
-        received so far (this event included), ``task.usage`` the latest usage.
+        received so far (this event included; cheap to read on every event),
+        ``task.thinking`` the thinking so far, ``task.usage`` the latest usage.
     :param event: an :class:`~mac_core.Event`. ``event.type`` is one of
         :data:`mac_core.events.EVENT_TYPES`; text deltas have
         ``event.type == "text"`` and the chunk in ``event.text``; other events
         carry their payload in ``event.data``.
 
-    Called for every event: keep it cheap.
+    Called for every event: keep it cheap. Once the task is stopped (by a
+    policy, a token or the run), no later event of it is delivered here, to
+    the policies or to its callback: the event that triggered the stop is its
+    last.
     """
 
 
@@ -155,7 +159,10 @@ def mac_should_interrupt(task, event, run):
         ``interrupted``); stopping the run does that to every running task and
         starts no new one (those become ``cancelled``).
 
-    Every policy is consulted; the first one to ask for a stop wins, and its
+    Every policy is asked about every event delivered (this is not a
+    ``firstresult`` hook: a counting policy never misses an event because
+    another asked for a stop); the first one to ask for a stop wins, and its
     reason is recorded in ``TaskResult.interrupt_reason`` and
-    ``Run.interrupt_reason``.
+    ``Run.interrupt_reason``. Policies are asked in pluggy's order: the last
+    registered first. After a stop, the task's later events reach no policy.
     """

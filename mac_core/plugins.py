@@ -226,11 +226,13 @@ def _isolated(hook: str, impls: list[Implementation], watch: HookWatch) -> Calla
     return call
 
 
-def _first_decision(impls: list[Implementation], watch: HookWatch) -> Callable[..., Any] | None:
+def _every_policy(impls: list[Implementation], watch: HookWatch) -> Callable[..., Any] | None:
+    """Ask every policy about the event; the first to ask for a stop wins (its plugin and decision)."""
     if not impls:
         return None
 
     def call(*args: Any) -> tuple[str, Any] | None:
+        verdict = None
         for plugin, label, fn, idx in impls:
             watch.running = (label,)
             try:
@@ -238,11 +240,10 @@ def _first_decision(impls: list[Implementation], watch: HookWatch) -> Callable[.
             except BaseException as exc:
                 contain(exc, f"plugin {plugin} raised in mac_should_interrupt")
                 continue
-            if decision:
-                watch.running = None
-                return plugin, decision
+            if decision and verdict is None:
+                verdict = plugin, decision
         watch.running = None
-        return None
+        return verdict
 
     return call
 
@@ -297,7 +298,7 @@ class RunHooks:
             task_event=_isolated("mac_task_event", found["mac_task_event"], watch),
             task_finished=_isolated("mac_task_finished", found["mac_task_finished"], watch),
             run_finished=_unwatching(watch, _isolated("mac_run_finished", found["mac_run_finished"], watch)),
-            should_interrupt=_first_decision(found["mac_should_interrupt"], watch),
+            should_interrupt=_every_policy(found["mac_should_interrupt"], watch),
             watch=watch,
         )
 

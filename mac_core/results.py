@@ -48,14 +48,26 @@ def known_error_type(error_type: str | None) -> str:
     return error_type if error_type in ERROR_TYPES else "error"
 
 
+#: Characters of text (or thinking) per output token, for output that streamed before its count arrived.
+#: English prose runs at 3.5 to 4 characters a token on Claude's tokenizers; the lower
+#: figure over-counts a little, so a budget trips early rather than late.
+CHARS_PER_TOKEN = 3.5
+
+
 @dataclass(slots=True)
 class Usage:
-    """Token counts, as the API reports them."""
+    """Token counts, as the API reports them.
+
+    :ivar estimated: ``output_tokens`` includes an estimate (``CHARS_PER_TOKEN``)
+        of output the API had not counted yet when the task stopped or failed
+        mid-stream; it was billed all the same.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    estimated: bool = False
 
     @classmethod
     def from_api(cls, usage: dict[str, Any] | None) -> Usage:
@@ -75,6 +87,7 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cache_read_input_tokens + other.cache_read_input_tokens,
             self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+            self.estimated or other.estimated,
         )
 
     def __sub__(self, other: Usage) -> Usage:
@@ -83,6 +96,17 @@ class Usage:
             self.output_tokens - other.output_tokens,
             self.cache_read_input_tokens - other.cache_read_input_tokens,
             self.cache_creation_input_tokens - other.cache_creation_input_tokens,
+            self.estimated or other.estimated,
+        )
+
+    def with_estimated_output(self, tokens: int) -> Usage:
+        """These counts with ``tokens`` more output, marked :attr:`estimated`."""
+        return Usage(
+            self.input_tokens,
+            self.output_tokens + tokens,
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+            True,
         )
 
     @property
@@ -95,14 +119,17 @@ class Usage:
             + self.cache_creation_input_tokens
         )
 
-    def as_dict(self) -> dict[str, int]:
-        """The four counts, under the API's names."""
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        """The four counts, under the API's names, and ``"estimated": true`` when output is estimated."""
+        counts: dict[str, Any] = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
         }
+        if self.estimated:
+            counts["estimated"] = True
+        return counts
 
 
 @dataclass(slots=True)
@@ -113,14 +140,19 @@ class TaskResult:
     :ivar name: the task's label.
     :ivar status: ``completed``, ``interrupted``, ``cancelled`` or ``failed``.
     :ivar text: the answer; partial when interrupted or failed mid-stream.
-    :ivar usage: token counts (input, output, cache read, cache write).
+    :ivar usage: token counts (input, output, cache read, cache write); for a
+        task stopped or failed mid-stream, output includes an estimate of what
+        it received after the last count (``usage.estimated``).
     :ivar error: for ``failed``, what went wrong (HTTP status, error type,
         request id where known).
     :ivar interrupt_reason: for ``interrupted``/``cancelled``, why.
     :ivar transport: the name of the transport that ran it.
     :ivar stop_reason: the model's stop reason, when it finished.
     :ivar request_id: the API's request id, when known.
-    :ivar cost_usd: the cost the far side reported (agent runs), else ``None``.
+    :ivar cost_usd: what the task cost in USD: the far side's figure (agent
+        runs), else, for a transport whose tasks are billed by token counts
+        (``Transport.bills_tokens``), its usage at list prices
+        (:mod:`mac_core.pricing`, the batch discount for batches); else ``None``.
     :ivar started_at, finished_at: ``time.time()`` stamps (``started_at`` is
         ``None`` for a task that never started).
     :ivar first_event_at: when the first event arrived (time to first token).
@@ -131,6 +163,8 @@ class TaskResult:
         error type when it sent one), else ``None``.
     :ivar retries: how many times the request was retried before its final
         answer or failure, when the transport knows (``0`` otherwise).
+    :ivar thinking: the extended-thinking text, when thinking was on.
+    :ivar tool_calls: the tools the model called, as ``{"id", "name", "input"}`` dicts.
     """
 
     index: int
@@ -152,6 +186,8 @@ class TaskResult:
     status_code: int | None = None
     error_type: str | None = None
     retries: int = 0
+    thinking: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -184,4 +220,6 @@ class TaskResult:
             "status_code": self.status_code,
             "error_type": self.error_type,
             "retries": self.retries,
+            "thinking": self.thinking,
+            "tool_calls": self.tool_calls,
         }

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
-from .results import Usage
+from .results import CHARS_PER_TOKEN, Usage
 
 PENDING = "pending"
 RUNNING = "running"
@@ -16,7 +17,8 @@ RUNNING = "running"
 class Task:
     """One prompt of a run, as it executes.
 
-    Read-only for plugins, except :meth:`interrupt`.
+    Read-only for plugins, except :meth:`interrupt`. The engine moves a task
+    along with :meth:`begin`, the ``add_*``/``record_*`` methods and :meth:`end`.
 
     :ivar index: position in the run's prompts.
     :ivar name: a label for reporters (``"task-3"`` unless the prompt gave ``name``).
@@ -26,13 +28,17 @@ class Task:
     :ivar model, max_tokens, temperature: the request's parameters.
     :ivar options: further request parameters the transport accepts (``tools``…).
     :ivar status: ``pending``, ``running``, then a terminal status.
-    :ivar usage: the latest token counts.
+    :ivar usage: the latest token counts the far side reported.
+    :ivar tool_calls: the tools the model called so far, as ``{"id", "name", "input"}`` dicts.
+    :ivar primes_cache: the run sends this task alone first and the others once
+        it has started answering, so they read the prompt cache it writes; a
+        transport that can tell early (a streamed ``message_start``) should.
     """
 
     __slots__ = (
         "index", "name", "id", "prompt", "system", "model", "max_tokens", "temperature",
         "options", "on_text", "status", "usage", "started_at", "first_event_at",
-        "interrupt_reason", "_parts", "_text", "_cancel",
+        "interrupt_reason", "tool_calls", "primes_cache", "_text", "_thinking", "_unreported_chars", "_cancel",
     )
 
     def __init__(
@@ -64,21 +70,27 @@ class Task:
         self.started_at: float | None = None
         self.first_event_at: float | None = None
         self.interrupt_reason: str | None = None
-        self._parts: list[str] = []
-        self._text: str | None = ""
+        self.tool_calls: list[dict[str, Any]] = []
+        self.primes_cache = False
+        self._text = ""
+        self._thinking = ""
+        self._unreported_chars = 0  # text and thinking received since the last usage report
         self._cancel: Callable[[], None] | None = None
 
     @property
     def text(self) -> str:
-        """The text received so far."""
-        if self._text is None:
-            self._text = "".join(self._parts)
+        """The text received so far; cheap to read on every event."""
         return self._text
 
-    def add_text(self, chunk: str) -> None:
-        """Append a chunk (the engine calls this for ``text`` events)."""
-        self._parts.append(chunk)
-        self._text = None
+    @property
+    def thinking(self) -> str:
+        """The extended-thinking text received so far (empty when thinking was off)."""
+        return self._thinking
+
+    @property
+    def stopped(self) -> bool:
+        """True once the task was asked to stop; no later event reaches it or any hook."""
+        return self.interrupt_reason is not None
 
     def interrupt(self, reason: str = "interrupted") -> None:
         """Stop this task: its request in flight is cancelled, its text so far kept."""
@@ -87,8 +99,65 @@ class Task:
         if self._cancel is not None:
             self._cancel()
 
+    # --- what the engine calls -------------------------------------------------
+
+    def begin(self, cancel: Callable[[], None]) -> None:
+        """The task starts running; ``cancel()`` stops its request in flight."""
+        self.status = RUNNING
+        self.started_at = time.time()
+        self._cancel = cancel
+
+    def add_text(self, chunk: str) -> None:
+        """Append a chunk of the answer."""
+        text = self._text
+        self._text = ""  # drop the attribute's reference: CPython then appends in place, not by copying
+        text += chunk
+        self._text = text
+        self._unreported_chars += len(chunk)
+
+    def add_thinking(self, chunk: str) -> None:
+        """Append a chunk of extended thinking."""
+        thinking = self._thinking
+        self._thinking = ""
+        thinking += chunk
+        self._thinking = thinking
+        self._unreported_chars += len(chunk)
+
+    def record_usage(self, usage: Usage) -> Usage:
+        """Take the far side's latest counts; return how much they grew."""
+        grown = usage - self.usage
+        self.usage = usage
+        self._unreported_chars = 0
+        return grown
+
+    def usage_so_far(self) -> Usage:
+        """:attr:`usage` plus an estimate of the output since its last report (``estimated`` then set).
+
+        Streams report output tokens late; a task that stops before the final
+        count was still billed for what it received: ``CHARS_PER_TOKEN``
+        characters a token, rounded up, as the budget policies count it.
+        """
+        if not self._unreported_chars:
+            return self.usage
+        return self.usage.with_estimated_output(math.ceil(self._unreported_chars / CHARS_PER_TOKEN))
+
+    def end(self, status: str) -> None:
+        """The task reached a terminal ``status``; nothing can cancel it any more."""
+        self.status = status
+        self._cancel = None
+
     def __repr__(self) -> str:
         return f"<Task {self.index} {self.name!r} {self.status}>"
+
+
+class RunControl(Protocol):
+    """What a run in progress can be asked to do; the engine attaches one (:meth:`Run.attach`)."""
+
+    def stop(self, reason: str) -> None:
+        """Stop every task in flight and start no new one."""
+
+    def start_background(self, async_fn: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``async_fn()`` alongside the tasks until the run ends."""
 
 
 class Run:
@@ -109,8 +178,7 @@ class Run:
         self.usage = Usage()
         self.interrupt_reason: str | None = None
         self.started_at = time.time()
-        self._stop: Callable[[str], None] | None = None
-        self._start_background: Callable[[Callable[[], Awaitable[Any]]], None] | None = None
+        self._control: RunControl | None = None
 
     @property
     def stopping(self) -> bool:
@@ -119,8 +187,8 @@ class Run:
 
     def interrupt(self, reason: str = "interrupted") -> None:
         """Stop the whole run: cancel every request in flight, start no new one."""
-        if self._stop is not None:
-            self._stop(reason)
+        if self._control is not None:
+            self._control.stop(reason)
         elif self.interrupt_reason is None:
             self.interrupt_reason = reason
 
@@ -130,9 +198,26 @@ class Run:
         For plugins that act on time rather than events (a deadline, a stall
         watchdog). Call it from ``mac_run_started``.
         """
-        if self._start_background is None:
+        if self._control is None:
             raise RuntimeError("start_background is only available while the run is active")
-        self._start_background(async_fn)
+        self._control.start_background(async_fn)
+
+    # --- what the engine calls -------------------------------------------------
+
+    def attach(self, control: RunControl | None) -> None:
+        """The engine hands in the run's controls while it executes, and ``None`` when it ends."""
+        self._control = control
+
+    def mark_stopping(self, reason: str) -> bool:
+        """Record why the run stops; False if it was already stopping."""
+        if self.interrupt_reason is not None:
+            return False
+        self.interrupt_reason = reason
+        return True
+
+    def add_usage(self, grown: Usage) -> None:
+        """Add a task's newly reported tokens to the run's totals."""
+        self.usage = self.usage + grown
 
     def __repr__(self) -> str:
         return f"<Run {self.id} transport={self.transport!r} tasks={len(self.tasks)}>"

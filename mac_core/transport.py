@@ -180,6 +180,9 @@ class Completion:
 
     :ivar text: the full answer; ``None`` means "the text of my ``text`` events".
     :ivar usage: final token counts; ``None`` keeps the last ``usage`` event's.
+    :ivar cost_usd: what the far side says the task cost; ``None`` lets the
+        engine price ``usage`` when the transport :attr:`~Transport.bills_tokens`.
+    :ivar retries: how many times the request was retried before this answer.
     """
 
     text: str | None = None
@@ -187,6 +190,7 @@ class Completion:
     stop_reason: str | None = None
     request_id: str | None = None
     cost_usd: float | None = None
+    retries: int = 0
 
 
 class TransportError(Exception):
@@ -228,6 +232,9 @@ class Transport(abc.ABC):
     :cvar batches: it gathers tasks and sends them together (Message Batches),
         so the engine starts every task at once and ``max_concurrency`` does
         not bound it.
+    :cvar bills_tokens: its tasks are billed by Messages API token counts, so
+        the engine prices each result's usage (``TaskResult.cost_usd``) with
+        :mod:`mac_core.pricing`, at the batch discount when it :attr:`batches`.
     :cvar options_type: the dataclass its ``transport_options`` must fit
         (see the module docstring); :class:`NoOptions` for none, ``None`` to
         take any mapping unchecked. The core checks them before anything is
@@ -239,6 +246,7 @@ class Transport(abc.ABC):
     needs_api_key: ClassVar[bool] = True
     task_options: ClassVar[frozenset[str]] = frozenset()
     batches: ClassVar[bool] = False
+    bills_tokens: ClassVar[bool] = False
     options_type: ClassVar[type | None] = None
 
     def __init__(self, settings: ClientSettings) -> None:

@@ -120,6 +120,7 @@ class BatchTransport(Transport):
     streams = False
     needs_api_key = True
     batches = True
+    bills_tokens = True
     # A batch request has no headers of its own.
     task_options = MESSAGES_TASK_OPTIONS - {"extra_headers"}
 

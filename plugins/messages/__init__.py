@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 
-from mac_core import Completion, Transport, TransportError, hookimpl
+from mac_core import Completion, Event, Transport, TransportError, hookimpl
 from mac_core.anthropic_api import (
     MESSAGES_TASK_OPTIONS,
     ClientShards,
     emit_message,
     messages_request,
+    retries_taken,
     sdk_arguments,
     transport_error,
 )
+from mac_core.events import MESSAGE_START
 from mac_core.transport import NoOptions
 
 
@@ -27,6 +31,7 @@ class MessagesTransport(Transport):
     name = "messages"
     streams = False
     needs_api_key = True
+    bills_tokens = True
     task_options = MESSAGES_TASK_OPTIONS
     options_type = NoOptions  # takes none: a transport option given here is a mistake, said up front
 
@@ -40,7 +45,11 @@ class MessagesTransport(Transport):
         request = sdk_arguments(messages_request(task))
         try:
             async with self._clients.client() as client:
-                message = await client.messages.create(**request)
+                if task.primes_cache:
+                    message, request_id, retries = await _streamed_for_the_cache(client, request, emit)
+                else:
+                    response = await client.messages.with_raw_response.create(**request)
+                    message, request_id, retries = await response.parse(), response.request_id, response.retries_taken
         except anthropic.APIError as exc:
             raise transport_error(exc) from None
         except ValueError as exc:  # a body that is not JSON or not a Message
@@ -49,7 +58,24 @@ class MessagesTransport(Transport):
                 error_type="malformed_response",
             ) from None
         usage = emit_message(message, emit)
-        return Completion(usage=usage, stop_reason=message.stop_reason, request_id=message._request_id)
+        return Completion(
+            usage=usage, stop_reason=message.stop_reason, request_id=request_id, retries=retries
+        )
+
+
+async def _streamed_for_the_cache(client: anthropic.AsyncAnthropic, request: dict, emit) -> tuple[Any, str | None, int]:
+    """The same request, streamed, so the run learns at ``message_start`` that the prompt cache is written.
+
+    The other tasks of a ``cache_shared_system`` run wait for that first
+    event; without streaming it would come only with the whole answer.
+    The answer is still emitted whole, as for any task of this transport.
+    """
+    async with client.messages.stream(**request) as stream:
+        async for event in stream:
+            if event.type == "message_start":
+                emit(Event(MESSAGE_START, data=event.model_dump()))
+        message = await stream.get_final_message()
+        return message, stream.request_id, retries_taken(stream.response)
 
 
 @hookimpl

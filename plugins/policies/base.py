@@ -7,13 +7,13 @@ import re
 
 from mac_core import Run, Task, Usage
 from mac_core.events import TEXT, THINKING, USAGE
+from mac_core.results import CHARS_PER_TOKEN
 
 SCOPES = ("run", "task")
 
-#: Characters per output token assumed for text that streamed before its usage arrived.
-#: English prose runs at 3.5 to 4 characters a token on Claude's tokenizers; the lower
-#: figure over-counts a little, so a budget trips early rather than late.
-CHARS_PER_TOKEN = 3.5
+# Characters per output token for text that streamed before its usage arrived: the engine's own figure,
+# so a budget's count and the results' estimated usage agree.
+
 
 
 def check_scope(scope: str) -> str:
@@ -118,10 +118,9 @@ class OutputMeter:
         return False
 
     def settle(self, task: Task, usage: Usage, *, complete: bool) -> None:
-        """Record a finished task's final usage; a completed task's count is then exact."""
+        """Record a finished task's final usage (exact, or with the engine's estimate of its unreported output)."""
         self._usage[task] = usage
-        if complete:
-            self._chars[task] = 0
+        self._chars[task] = 0
 
     def estimated(self, task: Task) -> int:
         """Output tokens streamed since the last usage report (an estimate)."""

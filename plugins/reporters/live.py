@@ -6,7 +6,6 @@ import math
 import time
 from typing import IO
 
-from mac_plugins.policies.base import CHARS_PER_TOKEN
 from rich import box
 from rich.console import Console, Group
 from rich.live import Live
@@ -15,6 +14,7 @@ from rich.text import Text
 
 from mac_core import hookimpl
 from mac_core.events import TEXT, THINKING, USAGE
+from mac_core.results import CHARS_PER_TOKEN
 
 TAIL_CHARS = 240  #: enough of an agent's latest text to show its latest line
 IDLE_AFTER = 5.0  #: seconds without an event before a running row says it is idle
@@ -131,9 +131,8 @@ class RichReporter:
     @hookimpl
     def mac_task_finished(self, task, result):
         row = self._by_task[task]
-        row.output_tokens = result.usage.output_tokens
-        if result.status == "completed":
-            row.chars_since_usage = 0
+        row.output_tokens = result.usage.output_tokens  # exact, or with the engine's estimate of the rest
+        row.chars_since_usage = 0
         if result.status != "completed":
             row.note = result.error if result.status == "failed" else result.interrupt_reason
         row.finished = time.monotonic()

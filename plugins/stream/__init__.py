@@ -32,6 +32,7 @@ class StreamTransport(Transport):
     name = "stream"
     streams = True
     needs_api_key = True
+    bills_tokens = True
     task_options = MESSAGES_TASK_OPTIONS
     options_type = NoOptions  # takes none: a transport option given here is a mistake, said up front
 
@@ -48,7 +49,9 @@ class StreamTransport(Transport):
                 self._clients.client() as client,
                 client.messages.with_streaming_response.create(**request, stream=True) as response,
             ):
-                return await consume_stream(response.http_response.aiter_bytes(), emit, response.request_id)
+                completion = await consume_stream(response.http_response.aiter_bytes(), emit, response.request_id)
+                completion.retries = response.retries_taken
+                return completion
         except anthropic.APIError as exc:
             raise transport_error(exc) from None
         except httpx2.TimeoutException:
