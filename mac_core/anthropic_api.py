@@ -1,4 +1,45 @@
-"""Shared pieces for transports that speak the Messages API through the official SDK."""
+"""The toolkit for transports that speak the Messages API through the official SDK.
+
+With :mod:`mac_core.hookspecs` and :mod:`mac_core.transport`, this module is
+the whole API a transport author needs; the built-in ``messages``, ``stream``
+and ``batch`` transports use nothing else (a third-party transport may import
+all of it)::
+
+    class MyMessagesTransport(Transport):
+        name = "mine"
+        bills_tokens = True                      # the engine prices results
+        task_options = MESSAGES_TASK_OPTIONS     # prompt fields passed to the API
+
+        async def open(self):
+            self.clients = ClientShards(self.settings, streaming=False)
+
+        async def aclose(self):
+            await self.clients.aclose()
+
+        async def run_task(self, task, emit):
+            try:
+                async with self.clients.client() as client:
+                    message = await client.messages.create(**sdk_arguments(messages_request(task)))
+            except anthropic.APIError as exc:
+                raise transport_error(exc) from None
+            return Completion(usage=emit_message(message, emit), stop_reason=message.stop_reason)
+
+What is here:
+
+* :data:`MESSAGES_TASK_OPTIONS`: prompt fields a Messages API transport accepts.
+* :func:`messages_request`: a task's request body; :func:`sdk_arguments`:
+  that body as ``messages.create`` keywords (fields the SDK does not name go
+  in ``extra_body``).
+* :class:`ClientShards` (and :func:`make_client`): SDK clients with the
+  run's key, base URL, retries, timeouts and HTTP stack, at most
+  :data:`REQUESTS_PER_CLIENT` requests each.
+* :func:`transport_error`: an SDK exception as a :class:`TransportError`
+  (status, error type, request id, retries); :func:`retries_taken`: the SDK's
+  retry count of a response.
+* :func:`emit_message`: a whole Message as events (text, thinking, tool use,
+  usage, stop).
+* :data:`HTTP_CLIENTS` and :func:`check_http_client`: the HTTP stacks.
+"""
 
 from __future__ import annotations
 
