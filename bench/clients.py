@@ -9,6 +9,7 @@ the elapsed time, ``maxrss_mb`` the process's peak resident memory.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import resource
 import sys
@@ -287,6 +288,13 @@ KINDS = {
     "seed_interrupt": seed_interrupt,
 }
 
+#: Clients that are plain functions in their own module, imported only when chosen: kind -> (module, function).
+SYNC_KINDS = {
+    "delegate": ("delegation", "delegate_main"),
+    "cache_priming": ("cache_priming", "cache_priming_main"),
+    "policy_text_cost": ("policy_cost", "policy_cost_main"),
+}
+
 
 def main() -> None:
     """Run the client named by the JSON spec's ``kind`` and print its measurements as one JSON line."""
@@ -295,10 +303,9 @@ def main() -> None:
         spec["one_client"] = True
     if spec["kind"].endswith("_aiohttp"):
         spec["http_client"] = "aiohttp"
-    if spec["kind"] == "delegate":
-        from .delegation import delegate_main
-
-        result = delegate_main(spec)
+    if spec["kind"] in SYNC_KINDS:
+        module, function = SYNC_KINDS[spec["kind"]]
+        result = getattr(importlib.import_module(f"bench.{module}"), function)(spec)
     else:
         result = asyncio.run(KINDS[spec["kind"]](spec))
     result.setdefault("maxrss_mb", peak_rss_mb())

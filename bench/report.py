@@ -40,8 +40,8 @@ def _row(*cells: Any) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def _spread(values: list[float]) -> str:
-    return f"{min(values):.2f}–{max(values):.2f}" if len(values) > 1 else "–"
+def _spread(values: list[float], digits: int = 2) -> str:
+    return f"{min(values):.{digits}f}–{max(values):.{digits}f}" if len(values) > 1 else "–"
 
 
 def _runs(repeats: int) -> str:
@@ -115,7 +115,59 @@ def tables(results: dict[str, Any]) -> str:
               _row("`delegate()` → agent-ws → `AgentServer`",
                    f"{sorted(d['agent_ws_turn_s'])[len(d['agent_ws_turn_s']) // 2]:.3f}",
                    f"{d['added_per_message_s'] * 1000:.1f} (ratio {d['ratio']:.2f})")]
+    lines += _cache_priming(results["cache_priming"]) + _policy_text_cost(results["policy_text_cost"])
+    lines += _startup(results["startup"])
     return "\n".join(lines)
+
+
+def _cache_priming(cp: dict[str, Any]) -> list[str]:
+    lines = ["", f"**6. Cache priming** (`invoke_parallel` of {cp['requests']} prompts, `max_workers={cp['workers']}`, "
+             f"a long `shared_system`; ttft {cp['ttft']} s, {cp['tokens']} tokens at {cp['token_delay']} s; "
+             f"ideal {cp['ideal_s']:.2f} s; {_runs(cp['repeats'])})", "",
+             _row("call", "wall s", "all runs, s", "requests reading the cache", "cache-read tokens",
+                  "cache-write tokens"),
+             _row("---", "---:", "---:", "---:", "---:", "---:")]
+    for name, label in (("uncached", "`cache_shared_system=False`"), ("cached", "`cache_shared_system=True`")):
+        v = cp["variants"][name]
+        lines.append(_row(label, f"{v['wall_s']:.2f}", _spread(v["all_wall_s"]), v["cache_read_requests"],
+                          v["cache_read_input_tokens"], v["cache_creation_input_tokens"]))
+    lines += ["", f"Cached ÷ uncached: **{cp['ratio_cached_to_uncached']:.2f}×** "
+              f"(target ≤ {cp['targets']['cached_vs_uncached_max']}×)."]
+    return lines
+
+
+def _policy_text_cost(pt: dict[str, Any]) -> list[str]:
+    lines = ["", f"**7. Policy text cost** (in-process, a transport emitting canned text events without I/O, "
+             f"{pt['total_events']:,} events a run; the README's `StopOnCritical` reads `task.text[-200:]` on every "
+             f"text event; client CPU time, median of {pt['repeats']})", "",
+             _row("events per task", "tasks", "µs / event, no policy", "µs / event, with the policy", "policy ×"),
+             _row("---:", "---:", "---:", "---:", "---:")]
+    for run in pt["runs"].values():
+        lines.append(_row(f"{run['events_per_task']:,}", run["tasks"], f"{run['without_policy_us_per_event']:.2f}",
+                          f"{run['with_policy_us_per_event']:.2f}", f"{run['policy_ratio']:.2f}"))
+    lines += ["", f"Per-event cost with the policy, {max(pt['events']):,} ÷ {min(pt['events']):,} events a task: "
+              f"**{pt['ratio_longest_to_shortest']:.2f}** (about 1.0 when reading the text stays cheap as it grows)."]
+    return lines
+
+
+def _startup(st: dict[str, Any]) -> list[str]:
+    cache = "on (warmed once, in a private `PYTHONPYCACHEPREFIX`)" if st["bytecode_cache"] else "off"
+    if st["harness_dont_write_bytecode"]:
+        cache += "; `PYTHONDONTWRITEBYTECODE`, set where the benchmark ran, was left out of these processes"
+    names = {"python_only": "`python -c pass`", "import_mac_core": "`python -c \"import mac_core\"`",
+             "mac_help": "`mac --help`", "import_anthropic": "`python -c \"import anthropic\"`",
+             "first_invoke_claude": "first `invoke_claude(\"hi\")` in a fresh process",
+             "bare_sdk_create": "bare `anthropic.Anthropic().messages.create(...)` in a fresh process"}
+    lines = ["", f"**8. Start-up** (whole-process wall time, median of {st['runs']} alternated runs; the requests go "
+             f"to the simulator, unpaced; bytecode cache {cache})", "",
+             _row("process", "wall s", "all runs, s"), _row("---", "---:", "---:")]
+    for name, c in st["commands"].items():
+        lines.append(_row(names[name], f"{c['wall_s']:.3f}", _spread(c["all_wall_s"], 3)))
+    lines += ["", f"First `invoke_claude` ÷ bare SDK call: **{st['ratio_first_invoke_to_bare_sdk']:.2f}×** "
+              f"(target ≤ {st['targets']['first_invoke_vs_bare_sdk_max']}×); `import mac_core` ÷ `import anthropic`: "
+              f"{st['ratio_import_mac_core_to_anthropic']:.2f}× (targets: `import mac_core` and `mac --help` "
+              f"≤ {st['targets']['import_mac_core_max_s']} s)."]
+    return lines
 
 
 def _short(run: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -13,7 +14,10 @@ from typing import Any
 
 import httpx2
 
+from .startup import measure_startup
+
 CLIENT_TIMEOUT = 600
+API_KEY = "sk-ant-bench"  # what the simulator is sent; it accepts any key
 
 #: Sizes per mode: ``full`` is the documented run, ``quick`` < 60 s, ``tiny`` a few seconds (the test).
 MODES: dict[str, dict[str, Any]] = {
@@ -27,6 +31,9 @@ MODES: dict[str, dict[str, Any]] = {
         "interrupt": {"tokens": 100, "streams": {10: 30, 100: 30, 1000: 5}, "seed_streams": {10: 2, 100: 2},
                       "aiohttp_streams": {100: 30, 1000: 5}, "one_client_streams": {1000: 5}},
         "delegation": {"turns": 3},
+        "cache_priming": {"requests": 40, "workers": 5, "ttft": 0.3, "tokens": 20, "token_delay": 0.02, "repeats": 3},
+        "policy_text_cost": {"events": [1000, 32000], "total_events": 64000, "repeats": 5},
+        "startup": {"runs": 7},
     },
     "quick": {
         "cost": {"requests": 60, "concurrency": 30, "tokens": 200, "repeats": 1,
@@ -38,6 +45,9 @@ MODES: dict[str, dict[str, Any]] = {
         "interrupt": {"tokens": 30, "streams": {100: 3}, "seed_streams": {10: 1}, "aiohttp_streams": {100: 3},
                       "one_client_streams": {}},
         "delegation": {"turns": 1},
+        "cache_priming": {"requests": 20, "workers": 5, "ttft": 0.3, "tokens": 20, "token_delay": 0.02, "repeats": 1},
+        "policy_text_cost": {"events": [1000, 32000], "total_events": 32000, "repeats": 3},
+        "startup": {"runs": 3},
     },
     "tiny": {
         "cost": {"requests": 10, "concurrency": 5, "tokens": 20, "repeats": 1,
@@ -49,6 +59,9 @@ MODES: dict[str, dict[str, Any]] = {
         "interrupt": {"tokens": 10, "streams": {5: 1}, "seed_streams": {5: 1}, "aiohttp_streams": {5: 1},
                       "one_client_streams": {}},
         "delegation": {"turns": 1},
+        "cache_priming": {"requests": 6, "workers": 5, "ttft": 0.3, "tokens": 20, "token_delay": 0.02, "repeats": 1},
+        "policy_text_cost": {"events": [1000, 32000], "total_events": 32000, "repeats": 1},
+        "startup": {"runs": 2},
     },
 }
 
@@ -69,10 +82,11 @@ def simulator(**settings: Any) -> Iterator[dict[str, str]]:
             process.wait()
 
 
-def client(kind: str, **spec: Any) -> dict[str, Any]:
-    """Run one client process and return its measurements."""
+def client(kind: str, env: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    """Run one client process (with ``env`` added to this process's environment) and return its measurements."""
     done = subprocess.run([sys.executable, "-m", "bench.clients", json.dumps({"kind": kind, **spec})],
-                          capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
+                          capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
+                          env={**os.environ, **env} if env else None)
     if done.returncode != 0:
         raise RuntimeError(f"client {kind} failed:\n{done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -85,7 +99,7 @@ def events_per_request(url: str) -> int:
     """SSE data events in one answer (text deltas plus the message and block framing)."""
     body = {"model": "claude-sonnet-4-6", "max_tokens": 4096, "stream": True,
             "messages": [{"role": "user", "content": "count"}]}
-    response = httpx2.post(url + "/v1/messages", json=body, headers={"x-api-key": "sk-ant-bench"}, timeout=30)
+    response = httpx2.post(url + "/v1/messages", json=body, headers={"x-api-key": API_KEY}, timeout=30)
     return response.text.count("\ndata:") + response.text.startswith("data:")
 
 
@@ -210,12 +224,58 @@ def delegation(size: dict[str, Any]) -> dict[str, Any]:
         return {**size, **client("delegate", url=sim["url"], turns=size["turns"])}
 
 
+def cache_priming(size: dict[str, Any]) -> dict[str, Any]:
+    """Wall time of ``invoke_parallel`` with ``cache_shared_system=True`` against the same call without it.
+
+    The two variants alternate ``repeats`` times, each in a fresh client process
+    with a system prompt of its own (so its first request writes the cache);
+    the medians are compared.
+    """
+    pacing = {key: size[key] for key in ("ttft", "tokens", "token_delay")}
+    with simulator(**pacing) as sim:
+        env = {"ANTHROPIC_BASE_URL": sim["url"], "ANTHROPIC_API_KEY": API_KEY}
+        repeated: dict[str, list[dict[str, Any]]] = {"uncached": [], "cached": []}
+        for _ in range(size["repeats"]):
+            for name in repeated:
+                repeated[name].append(client("cache_priming", env=env, stats_url=sim["stats_url"],
+                                             requests=size["requests"], workers=size["workers"],
+                                             cache=name == "cached"))
+    variants = {name: median_run(runs, "wall_s") for name, runs in repeated.items()}
+    one = size["ttft"] + size["tokens"] * size["token_delay"]
+    return {**size, "ideal_s": one * -(-size["requests"] // size["workers"]), "variants": variants,
+            "ratio_cached_to_uncached": variants["cached"]["wall_s"] / variants["uncached"]["wall_s"],
+            "targets": {"cached_vs_uncached_max": 1.15}}
+
+
+def policy_text_cost(size: dict[str, Any]) -> dict[str, Any]:
+    """CPU per event with a policy reading ``task.text[-200:]`` on every text event, short tasks against long ones."""
+    measured = client("policy_text_cost", **size)
+    runs = measured["runs"]
+    for run in runs.values():
+        run["policy_ratio"] = run["with_policy_us_per_event"] / run["without_policy_us_per_event"]
+    shortest, longest = (runs[str(events)] for events in (min(size["events"]), max(size["events"])))
+    return {**size, "runs": runs,
+            "ratio_longest_to_shortest": longest["with_policy_us_per_event"] / shortest["with_policy_us_per_event"],
+            "targets": {"longest_to_shortest_about": 1.0}}
+
+
+def startup(size: dict[str, Any]) -> dict[str, Any]:
+    """Whole-process wall time of imports, ``mac --help`` and a first request (ours and the bare SDK's)."""
+    with simulator(tokens=20, token_delay=0) as sim:
+        measured = measure_startup(sim["url"], API_KEY, size["runs"])
+    return {**size, **measured, "targets": {"import_mac_core_max_s": 0.3, "mac_help_max_s": 0.3,
+                                            "first_invoke_vs_bare_sdk_max": 1.5}}
+
+
 SECTIONS = {
     "streaming_cost": ("cost", streaming_cost),
     "fan_out": ("fanout", fan_out),
     "scale": ("scale", scale),
     "interrupt": ("interrupt", interrupt_latency),
     "delegation": ("delegation", delegation),
+    "cache_priming": ("cache_priming", cache_priming),
+    "policy_text_cost": ("policy_text_cost", policy_text_cost),
+    "startup": ("startup", startup),
 }
 
 

@@ -20,7 +20,8 @@ def test_the_harness_writes_every_section_and_the_docs_region(tmp_path):
                    cwd=ROOT, check=True, timeout=280, capture_output=True)
 
     results = json.loads(out.read_text())
-    assert {"machine", "streaming_cost", "fan_out", "scale", "interrupt", "delegation"} <= set(results)
+    assert {"machine", "streaming_cost", "fan_out", "scale", "interrupt", "delegation", "cache_priming",
+            "policy_text_cost", "startup"} <= set(results)
     assert set(results["streaming_cost"]["clients"]) == {
         "floor", "ours", "sdk_raw", "sdk_stream", "floor_aiohttp", "ours_aiohttp", "sdk_raw_aiohttp"}
     assert all(c["us_per_event"] > 0 for c in results["streaming_cost"]["clients"].values())
@@ -32,7 +33,21 @@ def test_the_harness_writes_every_section_and_the_docs_region(tmp_path):
     assert {name.split("_")[0] for name in interrupted} == {"ours", "aiohttp", "seed"}
     assert all(s == ["interrupted"] for run in interrupted.values() for s in run.get("statuses", [["interrupted"]]))
     assert results["delegation"]["messages_per_turn"] > 0
+    priming = results["cache_priming"]
+    assert priming["ratio_cached_to_uncached"] > 0
+    assert priming["variants"]["uncached"]["cache_read_input_tokens"] == 0
+    cached = priming["variants"]["cached"]
+    assert cached["cache_write_requests"] == 1 and cached["cache_read_requests"] == priming["requests"] - 1
+    policy = results["policy_text_cost"]
+    assert set(policy["runs"]) == {"1000", "32000"} and policy["ratio_longest_to_shortest"] > 0
+    assert all(run["with_policy_us_per_event"] > 0 < run["without_policy_us_per_event"]
+               for run in policy["runs"].values())
+    started = results["startup"]
+    assert set(started["commands"]) == {"python_only", "import_mac_core", "mac_help", "import_anthropic",
+                                        "first_invoke_claude", "bare_sdk_create"}
+    assert started["bytecode_cache"] and started["ratio_first_invoke_to_bare_sdk"] > 0
 
     text = docs.read_text()
     assert "Hand-written prose stays." in text
     assert "Streaming cost" in text and "Interrupt latency" in text and "Delegation" in text
+    assert "Cache priming" in text and "Policy text cost" in text and "Start-up" in text
