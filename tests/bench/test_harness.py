@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.bench
 @pytest.mark.timeout(300)
 def test_the_harness_writes_every_section_and_the_docs_region(tmp_path):
     out, docs = tmp_path / "latest.json", tmp_path / "benchmarks.md"
