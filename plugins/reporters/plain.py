@@ -12,6 +12,10 @@ from mac_core.events import TEXT, TOOL_USE
 class PlainReporter:
     """Writes each agent's text line by line as ``[Security] ...``, flushed per line.
 
+    A line is labelled with its task's input id when the prompt has one (so
+    it matches the id in ``mac run``'s results file and in the input), else
+    with the task's name (``task-3`` unless the prompt named it).
+
     A line is written once it is complete (or when its task ends), so lines
     of agents running side by side never mix. Each task closes with a status
     line (``[Security] -- interrupted: <reason>``), and a stopped run with
@@ -19,10 +23,11 @@ class PlainReporter:
     counted there rather than listed).
 
     :param stream: where to write (default: ``sys.stderr`` at the start of each run).
-    :param prefix: the line prefix; ``{name}`` is the task's name.
+    :param prefix: the line prefix; ``{label}`` is the id, else the name;
+        ``{name}`` and ``{id}`` are the task's name and id (``None`` if it has none).
     """
 
-    def __init__(self, stream: IO[str] | None = None, *, prefix: str = "[{name}] ") -> None:
+    def __init__(self, stream: IO[str] | None = None, *, prefix: str = "[{label}] ") -> None:
         self.stream = stream
         self.prefix = prefix
         self._out: IO[str] = stream or sys.stderr
@@ -33,7 +38,8 @@ class PlainReporter:
     def _write(self, task, line: str) -> None:
         prefix = self._prefixes.get(task)
         if prefix is None:
-            prefix = self._prefixes[task] = self.prefix.format(name=task.name)
+            label = task.name if task.id is None else task.id
+            prefix = self._prefixes[task] = self.prefix.format(label=label, name=task.name, id=task.id)
         self._out.write(f"{prefix}{line}\n")
         self._out.flush()
 

@@ -46,7 +46,13 @@ class JobProgress:
 
     @property
     def finished(self) -> int:
+        """Tasks that ended in any way, stopped ones included."""
         return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        """Tasks with a result line: completed or failed. What the bar counts, so a Ctrl-C never fills it."""
+        return self.counts["completed"] + self.counts["failed"]
 
     def _describe(self) -> str:
         return (f"{self.counts['completed']} ok, {self.counts['failed']} failed, "
@@ -74,7 +80,7 @@ class JobProgress:
         self.usage = self.usage + result.usage
         self.cost += cost_usd(task.model, result.usage, batch=self.batch)
         if self._progress is not None:
-            self._progress.update(self._bar, completed=self.finished, description=self._describe())
+            self._progress.update(self._bar, completed=self.done, description=self._describe())
             return
         if not self.live:
             return
@@ -82,11 +88,17 @@ class JobProgress:
         if now - self._last_line >= self.interval:
             self._last_line = now
             elapsed = now - self._started
-            rate = self.finished / elapsed if elapsed > 0 else 0.0
-            eta = f"{(self.total - self.finished) / rate:.0f} s" if rate > 0 else "?"
-            self.console.print(f"mac run: {self.finished}/{self.total} done ({self._describe()}), eta {eta}")
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            eta = f"{(self.total - self.done) / rate:.0f} s" if rate > 0 else "?"
+            self.console.print(f"mac run: {self.done}/{self.total} done ({self._describe()}), eta {eta}")
 
     @hookimpl
     def mac_run_finished(self, run, results):
+        self.close()
+
+    def close(self) -> None:
+        """Stop the bar, leaving its last state on screen; safe to call twice (Ctrl-C may skip the hook)."""
+        self.live = False  # nothing more is drawn, by the bar or by lines
         if self._progress is not None:
             self._progress.stop()
+            self._progress = None

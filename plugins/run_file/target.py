@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import stat
 import sys
@@ -71,19 +72,81 @@ class ResultsTarget:
         """
         if self.to_stdout:
             return open(sys.stdout.fileno(), "wb", buffering=0, closefd=False)
-        stream = open(self.path, "ab", buffering=0)
-        if not self.resumable:
+        while True:
+            stream = open(self.path, "ab", buffering=0)
+            if not self.resumable:
+                return stream
+            try:
+                fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if not _still_at(self.path, stream):
+                    stream.close()  # a run compacting the file renamed a new one over it: lock that one
+                    continue
+                _start_on_fresh_line(self.path, stream)
+            except BlockingIOError:
+                stream.close()
+                raise OutputBusy(f"another mac run is writing to {self.path}; wait for it to end, "
+                                 "or give another -o") from None
+            except BaseException:
+                stream.close()
+                raise
             return stream
+
+    def compact(self) -> int:
+        """Rewrite the file with one line per id, its last; returns how many lines were dropped (0: left alone).
+
+        Call it while holding the stream :meth:`open` returned. A failed
+        result followed by a success, or an answer superseded by
+        ``--rerun-changed``, leaves only the later line; a line torn by a
+        crash is dropped. The new file is written beside the old one, flushed
+        to disk and renamed over it, so a crash at any point leaves one whole
+        file. Lines keep the order in which each id's last line was written.
+
+        :raises OSError: the new file could not be written; the old one is untouched.
+        """
+        if not self.resumable or not self.path.exists():
+            return 0
+        last: dict[str, int] = {}
+        total = 0
+        with self.path.open("rb") as fh:
+            for total, line in enumerate(fh, start=1):
+                task_id = _id_of(line)
+                if task_id is not None:
+                    last[task_id] = total
+        dropped = total - len(last)
+        if not dropped:
+            return 0
+        kept = set(last.values())
+        temporary = self.path.with_name(f".{self.path.name}.compacting")
         try:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _start_on_fresh_line(self.path, stream)
-        except BlockingIOError:
-            stream.close()
-            raise OutputBusy(f"another mac run is writing to {self.path}; wait for it to end, or give another -o") from None
+            with self.path.open("rb") as old, open(temporary, "wb") as new:
+                os.fchmod(new.fileno(), stat.S_IMODE(os.fstat(old.fileno()).st_mode))
+                new.writelines(line if line.endswith(b"\n") else line + b"\n"
+                               for number, line in enumerate(old, start=1) if number in kept)
+                new.flush()
+                os.fsync(new.fileno())  # the new file is on disk before it replaces the old one
+            os.replace(temporary, self.path)
         except BaseException:
-            stream.close()
+            temporary.unlink(missing_ok=True)
             raise
-        return stream
+        return dropped
+
+
+def _id_of(line: bytes) -> str | None:
+    """The ``id`` of a result line, or ``None`` for a line that is not one (torn by a crash)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return str(record["id"]) if isinstance(record, dict) and "id" in record else None
+
+
+def _still_at(path: Path, stream: IO[bytes]) -> bool:
+    """True if ``stream`` is still the file at ``path`` (not one a compaction renamed another file over)."""
+    try:
+        mine, theirs = os.fstat(stream.fileno()), path.stat()
+    except FileNotFoundError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 def _start_on_fresh_line(path: Path, stream: IO[bytes]) -> None:

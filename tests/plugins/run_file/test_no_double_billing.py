@@ -70,6 +70,7 @@ def test_a_prompt_changed_under_the_same_id_is_refused_on_resume_unless_asked_to
     assert cli.run("run", str(source), "-o", str(output)).returncode == 0
     write_lines(source, [*prompts(1), {"id": "q1", "prompt": "a different question"}, *prompts(3)[2:]])
     before = output.read_bytes()
+    (before_hash,) = [r["request_hash"] for r in read_results(output) if r["id"] == "q1"]
 
     refused = cli.run("run", str(source), "-o", str(output))
     assert refused.returncode == 2
@@ -81,8 +82,9 @@ def test_a_prompt_changed_under_the_same_id_is_refused_on_resume_unless_asked_to
     assert rerun.returncode == 0, rerun.stderr
     assert "running 1 task again whose request changed: 'q1'" in rerun.stderr
     assert cli.sim.stats.messages == 4
-    ids = [r["id"] for r in read_results(output)]
-    assert sorted(ids[:3]) == ["q0", "q1", "q2"] and ids[3:] == ["q1"]  # appended: the last line for an id wins
+    records = read_results(output)  # appended, then compacted: the new answer replaced the old one
+    assert sorted(r["id"] for r in records) == ["q0", "q1", "q2"]
+    assert [r["request_hash"] for r in records if r["id"] == "q1"] != [before_hash]
 
     settled = cli.run("run", str(source), "-o", str(output))
     assert settled.returncode == 0 and "nothing to run: 3 of 3" in settled.stderr
