@@ -90,7 +90,8 @@ def _compact(target: ResultsTarget, say) -> None:
             "and the last line for an id is its result")
         return
     if dropped:
-        say(f"compacted {target}: {dropped} superseded line{'' if dropped == 1 else 's'} removed, one line per id")
+        say(f"compacted {target}: {dropped} superseded line{'' if dropped == 1 else 's'} removed, one line per id"
+            + (f"; superseded answers kept in {target.superseded_path}" if target.superseded_path.exists() else ""))
 
 
 def _compact_if_free(target: ResultsTarget, say) -> None:

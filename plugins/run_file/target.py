@@ -97,25 +97,32 @@ class ResultsTarget:
         Call it while holding the stream :meth:`open` returned. A failed
         result followed by a success, or an answer superseded by
         ``--rerun-changed``, leaves only the later line; a line torn by a
-        crash is dropped. The new file is written beside the old one, flushed
-        to disk and renamed over it, so a crash at any point leaves one whole
+        crash is dropped. A superseded *completed* line was paid for, so it
+        is first appended to :attr:`superseded_path` (flushed to disk), never
+        thrown away. The new file is written beside the old one, flushed to
+        disk and renamed over it, so a crash at any point leaves one whole
         file. Lines keep the order in which each id's last line was written.
 
-        :raises OSError: the new file could not be written; the old one is untouched.
+        :raises OSError: a file could not be written; the results file is untouched.
         """
         if not self.resumable or not self.path.exists():
             return 0
         last: dict[str, int] = {}
+        paid: set[int] = set()
         total = 0
         with self.path.open("rb") as fh:
             for total, line in enumerate(fh, start=1):
-                task_id = _id_of(line)
-                if task_id is not None:
-                    last[task_id] = total
+                record = _record_of(line)
+                if record is not None:
+                    last[str(record["id"])] = total
+                    if record.get("status") == "completed":
+                        paid.add(total)
         dropped = total - len(last)
         if not dropped:
             return 0
         kept = set(last.values())
+        if paid - kept:
+            self._keep_superseded(paid - kept)
         temporary = self.path.with_name(f".{self.path.name}.compacting")
         try:
             with self.path.open("rb") as old, open(temporary, "wb") as new:
@@ -130,14 +137,26 @@ class ResultsTarget:
             raise
         return dropped
 
+    @property
+    def superseded_path(self) -> Path:
+        """Where compaction keeps paid answers that a later line superseded: ``OUT.jsonl.superseded``."""
+        return self.path.with_name(self.path.name + ".superseded")
 
-def _id_of(line: bytes) -> str | None:
-    """The ``id`` of a result line, or ``None`` for a line that is not one (torn by a crash)."""
+    def _keep_superseded(self, numbers: set[int]) -> None:
+        with self.path.open("rb") as old, open(self.superseded_path, "ab") as kept:
+            kept.writelines(line if line.endswith(b"\n") else line + b"\n"
+                            for number, line in enumerate(old, start=1) if number in numbers)
+            kept.flush()
+            os.fsync(kept.fileno())
+
+
+def _record_of(line: bytes) -> dict | None:
+    """A result line's record (with an ``id``), or ``None`` for a line that is not one (torn by a crash)."""
     try:
         record = json.loads(line)
     except ValueError:
         return None
-    return str(record["id"]) if isinstance(record, dict) and "id" in record else None
+    return record if isinstance(record, dict) and "id" in record else None
 
 
 def _still_at(path: Path, stream: IO[bytes]) -> bool:

@@ -85,6 +85,8 @@ def test_a_prompt_changed_under_the_same_id_is_refused_on_resume_unless_asked_to
     records = read_results(output)  # appended, then compacted: the new answer replaced the old one
     assert sorted(r["id"] for r in records) == ["q0", "q1", "q2"]
     assert [r["request_hash"] for r in records if r["id"] == "q1"] != [before_hash]
+    kept = read_results(output.with_name("out.jsonl.superseded"))  # the old paid answer is kept aside, not lost
+    assert [(r["id"], r["request_hash"], r["status"]) for r in kept] == [("q1", before_hash, "completed")]
 
     settled = cli.run("run", str(source), "-o", str(output))
     assert settled.returncode == 0 and "nothing to run: 3 of 3" in settled.stderr
