@@ -40,9 +40,16 @@ def test_the_documents_have_python_blocks_to_run():
 def test_each_python_block_runs_as_written(sim, tmp_path, name, index):
     env = {**os.environ, "ANTHROPIC_BASE_URL": sim.url, "ANTHROPIC_API_KEY": "sk-ant-docs", "MAC_AGENT_URL": sim.url}
     env.pop("MAC_CONFIG", None)
-    ran = subprocess.run([sys.executable, "-c", python_blocks(name)[index]], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert ran.returncode == 0, ran.stderr[-2000:]
+    block = python_blocks(name)[index]
+    if "def test_" in block:  # a block of tests for the user's suite: run it with pytest, on its own fixtures
+        (tmp_path / "test_from_the_docs.py").write_text(block)
+        for variable in ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"):
+            env.pop(variable)
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_from_the_docs.py"]
+    else:
+        command = [sys.executable, "-c", block]
+    ran = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, (ran.stdout + ran.stderr)[-2000:]
     assert "Traceback" not in ran.stderr
 
 
