@@ -61,7 +61,8 @@ from .transport import ClientSettings, Emit, TransportError
 
 #: Prompt fields a Messages API transport passes straight into the request.
 MESSAGES_TASK_OPTIONS = frozenset(
-    {"tools", "tool_choice", "stop_sequences", "metadata", "thinking", "top_p", "top_k", "extra_headers", "messages"}
+    {"tools", "tool_choice", "stop_sequences", "metadata", "thinking", "top_p", "top_k", "extra_headers", "messages",
+     "output_config"}
 )
 
 

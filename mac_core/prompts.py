@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .run import Task
+from .structured import output_schema
 
 #: Fields every prompt dict may carry, whatever the transport.
 PROMPT_FIELDS = frozenset(
@@ -19,6 +20,11 @@ PROMPT_FIELDS = frozenset(
 )
 
 CACHE_CONTROL = {"type": "ephemeral"}
+
+#: The prompt field (and run-wide option) asking for a structured answer (:mod:`mac_core.structured`).
+OUTPUT = "output"
+#: The request field a transport must pass to the API (be in its ``task_options``) to take ``output=``.
+OUTPUT_CONFIG = "output_config"
 
 
 def check_model(model: Any, where: str) -> str:
@@ -98,6 +104,29 @@ def _check_messages(messages: Any, where: str) -> None:
             raise TypeError(f"{where}: messages[{j}]['content'] must be a string or a list of content blocks")
 
 
+def _check_output_supported(allowed: frozenset[str], where: str) -> None:
+    """Refuse ``output=`` on a transport that does not send ``output_config`` to the Messages API."""
+    if OUTPUT_CONFIG not in allowed:
+        raise ValueError(
+            f"{where}: structured answers (output=) need a transport that calls the Messages API"
+            " (stream, messages or batch); this transport does not"
+        )
+
+
+def _apply_output(task_opts: dict[str, Any], where: str) -> None:
+    """Check a task's ``output`` and put its format into ``output_config`` (what the request carries)."""
+    if task_opts[OUTPUT] is None:  # a prompt's own None turns the run-wide output= off
+        del task_opts[OUTPUT]
+        return
+    schema = task_opts[OUTPUT] = output_schema(task_opts[OUTPUT], f"{where}['output']")
+    config = task_opts.get(OUTPUT_CONFIG)
+    if config is not None and not isinstance(config, Mapping):
+        raise TypeError(f"{where}: output_config must be a dict, not {type(config).__name__}")
+    if config is not None and config.get("format") is not None:
+        raise ValueError(f"{where}: give output= or output_config['format'], not both")
+    task_opts[OUTPUT_CONFIG] = {**(config or {}), "format": schema.request_format()}
+
+
 def build_tasks(
     prompts: Any,
     *,
@@ -139,6 +168,13 @@ def build_tasks(
                 raise TypeError(f"callbacks[{i}] must be callable or None, not {type(cb).__name__}")
     allowed = PROMPT_FIELDS | frozenset(task_options)
     base_options = dict(options or {})
+    if OUTPUT in base_options:
+        _check_output_supported(allowed, "output")
+        if base_options[OUTPUT] is None:
+            del base_options[OUTPUT]
+        else:  # checked once, shared by every prompt
+            base_options[OUTPUT] = output_schema(base_options[OUTPUT], "output")
+        allowed |= {OUTPUT}
     for key in base_options:
         if key not in allowed:
             raise ValueError(f"unknown option {key!r} for this transport (known: {', '.join(sorted(allowed - PROMPT_FIELDS))})")
@@ -151,7 +187,9 @@ def build_tasks(
             raise TypeError(f"{where} must be a string or a dict with 'prompt', not {type(item).__name__}")
         if "prompt" not in spec:
             raise ValueError(f"{where} is missing 'prompt'")
-        unknown = [k for k in spec if k not in allowed]
+        if OUTPUT in spec:
+            _check_output_supported(allowed, f"{where}['output']")
+        unknown = [k for k in spec if k not in allowed and k != OUTPUT]
         if unknown:
             raise ValueError(f"{where} has unknown field {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
         prompt = spec["prompt"]
@@ -170,6 +208,8 @@ def build_tasks(
         task_opts.update({k: v for k, v in spec.items() if k not in PROMPT_FIELDS})
         if task_opts.get("messages") is not None:
             _check_messages(task_opts["messages"], where)
+        if OUTPUT in task_opts:
+            _apply_output(task_opts, where)
         if spec.get("cache_prompt"):
             task_opts["cache_prompt"] = True
         tasks.append(

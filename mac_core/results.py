@@ -38,6 +38,7 @@ CLIENT_ERROR_TYPES = (
     "error_during_execution",  # the agent's turn failed while running (the Agent SDK's result subtype)
     "canceled",  # a batch was cancelled on the far side
     "expired",  # a batch request expired before it ran
+    "invalid_output",  # the answer was not JSON, or did not match the prompt's ``output=`` schema or model
     "error",  # anything else: ``error`` says what
 )
 ERROR_TYPES = API_ERROR_TYPES + CLIENT_ERROR_TYPES
@@ -165,6 +166,11 @@ class TaskResult:
         answer or failure, when the transport knows (``0`` otherwise).
     :ivar thinking: the extended-thinking text, when thinking was on.
     :ivar tool_calls: the tools the model called, as ``{"id", "name", "input"}`` dicts.
+    :ivar parsed: for a prompt with ``output=`` that completed, the answer
+        parsed and validated: an instance of the Pydantic model, or the JSON
+        value (a dict) for a JSON Schema; ``None`` otherwise (no ``output=``,
+        or the task did not complete; an answer that does not conform is
+        ``failed`` with ``error_type`` ``"invalid_output"``, its text kept).
     """
 
     index: int
@@ -188,6 +194,7 @@ class TaskResult:
     retries: int = 0
     thinking: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    parsed: Any = None
 
     @property
     def ok(self) -> bool:
@@ -222,4 +229,11 @@ class TaskResult:
             "retries": self.retries,
             "thinking": self.thinking,
             "tool_calls": self.tool_calls,
+            "parsed": _json_ready(self.parsed),
         }
+
+
+def _json_ready(value: Any) -> Any:
+    """A parsed answer as JSON values: a Pydantic model instance becomes its JSON-mode dump."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value

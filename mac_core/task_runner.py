@@ -22,6 +22,7 @@ from .plugins import contain
 from .pricing import cost_usd
 from .results import COMPLETED, FAILED, INTERRUPTED, TaskResult, Usage, known_error_type
 from .run import Run, Task
+from .structured import INVALID_OUTPUT, InvalidOutput, output_schema_of
 from .transport import Completion, Emit, Transport, TransportError
 
 if TYPE_CHECKING:
@@ -120,7 +121,11 @@ class TaskRunner:
             self.execution.stop(decision.reason)
 
     def _finished(self, completion: Completion) -> TaskResult:
-        """The transport returned: ``completed``, or ``interrupted`` if a stop came during its last event."""
+        """The transport returned: ``completed``, or ``interrupted`` if a stop came during its last event.
+
+        A task with ``output=`` completes with its answer parsed (``parsed``),
+        or fails with ``error_type="invalid_output"`` when the answer does not conform.
+        """
         task = self.task
         if completion.usage is not None and completion.usage != task.usage:
             self.run.add_usage(task.record_usage(completion.usage))
@@ -133,7 +138,14 @@ class TaskRunner:
         if task.stopped:  # the answer arrived whole, but a policy stopped the task on one of its events
             return self._result(INTERRUPTED, interrupt_reason=task.interrupt_reason, **common)
         text = completion.text if completion.text is not None else task.text
-        return self._result(COMPLETED, text=text, **common)
+        schema = output_schema_of(task.options)
+        if schema is None:
+            return self._result(COMPLETED, text=text, **common)
+        try:  # a structured answer (output=): completed only if it conforms
+            parsed = schema.parse(text, stop_reason=completion.stop_reason)
+        except InvalidOutput as exc:
+            return self._result(FAILED, text=text, error=str(exc), error_type=INVALID_OUTPUT, **common)
+        return self._result(COMPLETED, text=text, parsed=parsed, **common)
 
     def _result(self, status: str, **fields: Any) -> TaskResult:
         return task_result(self.task, self.run, status, transport=self.transport, **fields)

@@ -4,9 +4,10 @@ The script (:mod:`.script`) decides: ``[[reply: TEXT]]`` is answered with
 TEXT; ``[[tool: NAME {json}]]`` directives become ``tool_use`` blocks one
 response at a time (the next one after each ``tool_result``), then a closing
 text (the reply if one is scripted, else ``Done: NAME succeeded.``);
-otherwise deterministic words. ``max_tokens`` and ``stop_sequences`` cut the
-text as the API would, and ``thinking: {"type": "enabled"}`` adds a thinking
-block first.
+otherwise deterministic words. A request with ``output_config.format`` (a
+JSON schema) is answered with JSON (:mod:`.structured`). ``max_tokens`` and
+``stop_sequences`` cut the text as the API would, and ``thinking: {"type":
+"enabled"}`` adds a thinking block first.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from .cache import InputUsage, PromptCache
 from .script import count_tokens, generated_words, message_text, script_of, tool_turns, words
 from .settings import SimulatorSettings
+from .structured import requested_schema, structured_text
 from .wire import ApiError, new_id
 
 THINKING_WORDS = 12  # words of a simulated thinking block
@@ -76,6 +78,7 @@ def compose(request: dict[str, Any], settings: SimulatorSettings, cache: PromptC
     except ValueError as exc:
         raise ApiError(400, f"simulator script: {exc}") from None
     prompt = _last_user_text(messages)
+    schema = requested_schema(request)
     blocks: list[Block] = []
     thinking = request.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") == "enabled":
@@ -92,6 +95,8 @@ def compose(request: dict[str, Any], settings: SimulatorSettings, cache: PromptC
     else:
         if script.tools and called < len(script.tools):
             text = f"(simulated) I cannot call {script.tools[called].name}: this request does not offer that tool."
+        elif schema is not None:  # structured outputs: JSON in the schema's shape (or the scripted JSON)
+            text = structured_text(schema, script.reply, prompt, settings.seed)
         elif script.tools:
             text = script.reply if script.reply is not None else _closing_text(messages)
         elif script.reply is not None:
