@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import IO
 
@@ -13,21 +14,31 @@ from rich.table import Table
 from rich.text import Text
 
 from mac_core import hookimpl
-from mac_core.events import TEXT, THINKING, USAGE
+from mac_core.events import TEXT, THINKING, TOOL_USE, USAGE
 from mac_core.results import CHARS_PER_TOKEN
 
 TAIL_CHARS = 240  #: enough of an agent's latest text to show its latest line
 IDLE_AFTER = 5.0  #: seconds without an event before a running row says it is idle
 
-_STATUS_ORDER = {"running": 0, "failed": 1, "interrupted": 2, "completed": 3, "cancelled": 4, "pending": 5}
+FOUND = "found"  #: the pseudo-status of a task that wrote what ``finding`` looks for
+
+_STATUS_ORDER = {"running": 0, "failed": 1, FOUND: 2, "interrupted": 3, "completed": 4, "cancelled": 5, "pending": 6}
 _STATUS_STYLE = {
     "pending": ("waiting", "dim"),
     "running": ("running", "green"),
+    FOUND: ("found", "bold magenta"),
     "completed": ("done", "bold green"),
     "interrupted": ("stopped", "bold yellow"),
     "cancelled": ("cancelled", "dim yellow"),
     "failed": ("failed", "bold red"),
 }
+#: The one word the live view uses for each status (``found`` for a task that wrote the finding).
+STATUS_WORDS = {status: word for status, (word, _) in _STATUS_STYLE.items()}
+
+
+def status_word(status: str) -> str:
+    """The live view's word for ``status`` (``"interrupted"`` -> ``"stopped"``), for tables printed after it."""
+    return STATUS_WORDS.get(status, status)
 
 
 class _Row:
@@ -67,19 +78,28 @@ class RichReporter:
     The hooks only update plain fields; rich's refresh thread renders them
     ``refresh_per_second`` times a second, so a run never waits on drawing.
     Above ``max_rows`` agents (fewer on a short terminal), running ones are shown first (then failed,
-    stopped, done, waiting) and the rest summed up in one line. A task
-    stopped early shows its reason in place of its latest line; a stopped run
-    shows its reason under the table.
+    found, stopped, done, waiting) and the rest summed up in one line. A
+    stopped run shows its reason once, under the table; a task stopped for
+    another reason (or failed) shows its own in place of its latest line. A
+    tool call shows as the row's latest line (``uses Edit app.py``).
 
     :param stream: where to draw (default ``sys.stderr``); meant for a terminal.
     :param max_rows: agent rows shown at most.
     :param refresh_per_second: redraws per second.
+    :param console: draw on this console instead of one on ``stream``; lines
+        printed on it while the view is live appear above the view, not through it.
+    :param finding: a regular expression; a task whose text matches it is
+        shown as ``found`` once it ends (stopped or done), so the one that
+        found what the run was stopped for stands out from those stopped with it.
     """
 
-    def __init__(self, stream: IO[str] | None = None, *, max_rows: int = 20, refresh_per_second: float = 4) -> None:
+    def __init__(self, stream: IO[str] | None = None, *, max_rows: int = 20, refresh_per_second: float = 4,
+                 console: Console | None = None, finding: str | re.Pattern[str] | None = None) -> None:
         self.stream = stream
         self.max_rows = max_rows
         self.refresh_per_second = refresh_per_second
+        self.console = console
+        self.finding = re.compile(finding) if isinstance(finding, str) else finding
         self._rows: list[_Row] = []
         self._by_task: dict = {}
         self._run = None
@@ -95,7 +115,10 @@ class RichReporter:
         self._started = time.monotonic()
         self._rows = [_Row(task.index, task.name) for task in run.tasks]
         self._by_task = dict(zip(run.tasks, self._rows, strict=True))
-        console = Console(file=self.stream) if self.stream is not None else Console(stderr=True)
+        if self.console is not None:
+            console = self.console
+        else:
+            console = Console(file=self.stream) if self.stream is not None else Console(stderr=True)
         self._console = console
         self._live = Live(
             get_renderable=self.render,
@@ -127,6 +150,10 @@ class RichReporter:
         elif kind == USAGE:
             row.output_tokens = event.data.output_tokens
             row.chars_since_usage = 0
+        elif kind == TOOL_USE:  # an agent at work shows what it does, on its own line of the row
+            data = event.data or {}
+            target = (data.get("input") or {}).get("file_path", "")
+            row.tail = f"{row.tail}\nuses {data.get('name', '?')} {target}\n"[-TAIL_CHARS:]
 
     @hookimpl
     def mac_task_finished(self, task, result):
@@ -136,7 +163,9 @@ class RichReporter:
         if result.status != "completed":
             row.note = result.error if result.status == "failed" else result.interrupt_reason
         row.finished = time.monotonic()
-        row.status = result.status
+        found = self.finding is not None and result.status in ("completed", "interrupted") \
+            and self.finding.search(result.text) is not None
+        row.status = FOUND if found else result.status
 
     @hookimpl
     def mac_run_finished(self, run):
@@ -178,7 +207,8 @@ class RichReporter:
         streaming = end - row.first_event if row.first_event is not None else 0.0
         rate = f"{tokens / streaming:.0f}" if streaming >= 0.5 else "-"
         elapsed = f"{end - row.started:.1f}s" if row.started is not None else "-"
-        if row.note:
+        run_reason = self._run.interrupt_reason if self._run is not None else None
+        if row.note and (row.status == "failed" or row.note != run_reason):  # the run's reason is shown once, below
             latest = Text(row.note, style="red" if row.status == "failed" else "yellow")
         else:
             # the other columns take about 55 cells; show as much of the newest text as fits

@@ -18,10 +18,11 @@ def test_the_demo_stops_the_analysts_and_the_agent_fixes_the_planted_flaw(tmp_pa
     done = run_demo(tmp_path)
     assert done.returncode == 0, done.stderr
     err = done.stderr
-    assert "simulated by the embedded simulator" in err  # it names what was simulated
+    assert "Model: the simulator, embedded at" in err  # it names what was simulated
     assert "the real Claude Agent SDK runtime" in err
     assert "[security] -- interrupted" in err and "[performance] -- interrupted" in err
-    assert "partial text kept" in err
+    words = " ".join(err.split())
+    assert "security found CRITICAL: find_item formats the user-supplied name into the SQL text" in words
     fixed = (tmp_path / "mac-demo-workspace" / "inventory.py").read_text()
     assert "WHERE name = ?" in fixed and "db.execute(query, (name,))" in fixed
     assert "+    query = \"SELECT id, name, quantity FROM items WHERE name = ?\"" in err  # the diff is shown
