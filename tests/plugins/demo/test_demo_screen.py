@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,8 @@ def demo_screen(tmp_path, columns: int) -> str:
                f"{shlex.quote(sys.executable)} -m mac_core demo; echo DEMO-EXIT=$?; sleep 120")
     tmux = ["tmux", "-L", socket, "-f", "/dev/null"]
     subprocess.run([*tmux, "new-session", "-d", "-x", str(columns), "-y", "50", command], check=True)
+    socket_path = subprocess.run([*tmux, "display-message", "-p", "#{socket_path}"],
+                                 capture_output=True, text=True).stdout.strip()
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -39,6 +42,8 @@ def demo_screen(tmp_path, columns: int) -> str:
         pytest.fail(f"mac demo did not finish in 120 s; the screen:\n{screen}")
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+        if socket_path:  # tmux leaves its socket file behind
+            Path(socket_path).unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("columns", [80, 120])
