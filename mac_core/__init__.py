@@ -59,6 +59,7 @@ from .run import Run, Task
 from .skill_credentials import get_anthropic_api_key
 from .stall import StallDetector
 from .task_state import TERMINAL_STATES, InvalidTransitionError, TaskInfo, TaskState, TaskTracker
+from .tools import Tool, tool
 from .transport import ClientSettings, Completion, Transport, TransportError
 from .workflow import HybridResult, findings_report
 
@@ -107,6 +108,7 @@ __all__ = [
     "Secret",
     "Task",
     "TaskResult",
+    "Tool",
     "Transport",
     "TransportError",
     "Usage",
@@ -118,4 +120,5 @@ __all__ = [
     "invoke_parallel",
     "invoke_parallel_interruptible",
     "invoke_parallel_streaming",
+    "tool",
 ]

@@ -13,7 +13,9 @@ TEXT = "text"  #: a chunk of generated text, in ``event.text``
 THINKING = "thinking"  #: a chunk of extended thinking, in ``event.text``
 MESSAGE_START = "message_start"  #: a model message began; ``data`` is the raw event
 TOOL_USE = "tool_use"  #: the model called a tool; ``data`` is ``{"id", "name", "input"}``
-TOOL_RESULT = "tool_result"  #: an agent's tool returned; ``data`` is the tool_result block
+#: a tool returned (an agent's, or one a tool loop ran: :mod:`mac_core.tool_loop`); ``data`` is the
+#: ``tool_result`` block sent back, ``{"type", "tool_use_id", "content", "is_error"}``
+TOOL_RESULT = "tool_result"
 TOOL_PROGRESS = "tool_progress"  #: an agent's tool is still running; ``data`` is the SDKMessage
 USAGE = "usage"  #: token counts changed; ``data`` is the task's :class:`~mac_core.Usage`
 MESSAGE_STOP = "message_stop"  #: a model message ended; ``data`` is ``{"stop_reason": ...}``

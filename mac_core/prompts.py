@@ -11,8 +11,9 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .run import Task
+from .run import DEFAULT_MAX_TOOL_ROUNDS, Task
 from .structured import output_schema
+from .tools import tool_set
 
 #: Fields every prompt dict may carry, whatever the transport.
 PROMPT_FIELDS = frozenset(
@@ -25,6 +26,10 @@ CACHE_CONTROL = {"type": "ephemeral"}
 OUTPUT = "output"
 #: The request field a transport must pass to the API (be in its ``task_options``) to take ``output=``.
 OUTPUT_CONFIG = "output_config"
+#: The prompt field of tools; Python functions in it make the engine run a tool loop (:mod:`mac_core.tool_loop`).
+TOOLS = "tools"
+#: The prompt field (and run-wide option) bounding a tool loop; taken wherever ``tools`` is.
+MAX_TOOL_ROUNDS = "max_tool_rounds"
 
 
 def check_model(model: Any, where: str) -> str:
@@ -113,6 +118,31 @@ def _check_output_supported(allowed: frozenset[str], where: str) -> None:
         )
 
 
+def check_max_tool_rounds(value: Any, where: str) -> int:
+    """A ``max_tool_rounds``: a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{where}: max_tool_rounds must be an integer, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{where}: max_tool_rounds must be at least 1, got {value}")
+    return value
+
+
+def _apply_tools(task_opts: dict[str, Any], where: str) -> dict[str, Any]:
+    """Put the API definitions of a task's ``tools`` in its options; return its Python functions by name."""
+    tools = task_opts.get(TOOLS)
+    if tools is None:
+        return {}
+    checked = tool_set(tools, f"{where}['tools']")
+    task_opts[TOOLS] = list(checked.definitions)
+    thinking = task_opts.get("thinking")
+    if checked.functions and isinstance(thinking, Mapping) and thinking.get("type") != "disabled":
+        raise ValueError(
+            f"{where}: tools that are Python functions cannot run with extended thinking on (the tool loop"
+            " cannot send thinking blocks back); turn thinking off, or pass the tools as API dicts"
+        )
+    return checked.functions
+
+
 def _apply_output(task_opts: dict[str, Any], where: str) -> None:
     """Check a task's ``output`` and put its format into ``output_config`` (what the request carries)."""
     if task_opts[OUTPUT] is None:  # a prompt's own None turns the run-wide output= off
@@ -149,6 +179,11 @@ def build_tasks(
     :param callbacks: one callable (or ``None``) per prompt, called with each text chunk.
     :param task_options: further prompt fields the transport accepts.
     :param options: request options applied to every prompt (a prompt's own win).
+
+    ``tools`` may hold Python functions (:mod:`mac_core.tools`) besides API
+    tool dicts; each task then carries the functions (``Task.tool_functions``)
+    and its ``max_tool_rounds`` (a prompt field or run-wide option wherever
+    ``tools`` is one), and its request the functions' definitions.
     """
     if isinstance(prompts, (str, bytes, Mapping)) or not isinstance(prompts, Sequence):
         raise TypeError(f"prompts must be a list of prompt strings or dicts, not {type(prompts).__name__}")
@@ -175,6 +210,12 @@ def build_tasks(
         else:  # checked once, shared by every prompt
             base_options[OUTPUT] = output_schema(base_options[OUTPUT], "output")
         allowed |= {OUTPUT}
+    if TOOLS in allowed:
+        allowed |= {MAX_TOOL_ROUNDS}
+        if base_options.get(TOOLS) is not None:  # checked once, shared by every prompt
+            base_options[TOOLS] = tool_set(base_options[TOOLS], "tools")
+        if MAX_TOOL_ROUNDS in base_options:
+            check_max_tool_rounds(base_options[MAX_TOOL_ROUNDS], "max_tool_rounds")
     for key in base_options:
         if key not in allowed:
             raise ValueError(f"unknown option {key!r} for this transport (known: {', '.join(sorted(allowed - PROMPT_FIELDS))})")
@@ -210,6 +251,10 @@ def build_tasks(
             _check_messages(task_opts["messages"], where)
         if OUTPUT in task_opts:
             _apply_output(task_opts, where)
+        tool_functions = _apply_tools(task_opts, where)
+        max_tool_rounds = DEFAULT_MAX_TOOL_ROUNDS
+        if MAX_TOOL_ROUNDS in task_opts:
+            max_tool_rounds = check_max_tool_rounds(task_opts.pop(MAX_TOOL_ROUNDS), where)
         if spec.get("cache_prompt"):
             task_opts["cache_prompt"] = True
         tasks.append(
@@ -224,6 +269,8 @@ def build_tasks(
                 id=spec.get("id"),
                 options=task_opts,
                 on_text=callbacks[i] if callbacks is not None else None,
+                tool_functions=tool_functions,
+                max_tool_rounds=max_tool_rounds,
             )
         )
     return tasks

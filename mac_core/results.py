@@ -39,6 +39,7 @@ CLIENT_ERROR_TYPES = (
     "canceled",  # a batch was cancelled on the far side
     "expired",  # a batch request expired before it ran
     "invalid_output",  # the answer was not JSON, or did not match the prompt's ``output=`` schema or model
+    "max_tool_rounds",  # a tool loop's model still asked for tools after ``max_tool_rounds`` rounds
     "error",  # anything else: ``error`` says what
 )
 ERROR_TYPES = API_ERROR_TYPES + CLIENT_ERROR_TYPES
@@ -140,10 +141,13 @@ class TaskResult:
     :ivar index: the task's position in the prompts.
     :ivar name: the task's label.
     :ivar status: ``completed``, ``interrupted``, ``cancelled`` or ``failed``.
-    :ivar text: the answer; partial when interrupted or failed mid-stream.
-    :ivar usage: token counts (input, output, cache read, cache write); for a
-        task stopped or failed mid-stream, output includes an estimate of what
-        it received after the last count (``usage.estimated``).
+    :ivar text: the answer; partial when interrupted or failed mid-stream. In a
+        tool loop, the text of the model's last response (the final answer),
+        not the text it wrote before calling tools (``Task.text`` has every round's).
+    :ivar usage: token counts (input, output, cache read, cache write), summed
+        over a tool loop's requests; for a task stopped or failed mid-stream,
+        output includes an estimate of what it received after the last count
+        (``usage.estimated``).
     :ivar error: for ``failed``, what went wrong (HTTP status, error type,
         request id where known).
     :ivar interrupt_reason: for ``interrupted``/``cancelled``, why.
@@ -165,7 +169,13 @@ class TaskResult:
     :ivar retries: how many times the request was retried before its final
         answer or failure, when the transport knows (``0`` otherwise).
     :ivar thinking: the extended-thinking text, when thinking was on.
-    :ivar tool_calls: the tools the model called, as ``{"id", "name", "input"}`` dicts.
+    :ivar tool_calls: the tools the model called, in order, as ``{"id", "name",
+        "input"}`` dicts. When the engine ran them (a prompt's tools that are
+        Python functions: :mod:`mac_core.tool_loop`), each also has
+        ``output`` (what the function returned) or ``error`` (``"ValueError:
+        ..."``, ``"invalid input for NAME: ..."``, ``"interrupted: ..."`` or
+        ``"not run: ..."``), and, once it ran, ``started_at``
+        (``time.time()``) and ``duration`` (seconds).
     :ivar parsed: for a prompt with ``output=`` that completed, the answer
         parsed and validated: an instance of the Pydantic model, or the JSON
         value (a dict) for a JSON Schema; ``None`` otherwise (no ``output=``,
@@ -228,9 +238,14 @@ class TaskResult:
             "error_type": self.error_type,
             "retries": self.retries,
             "thinking": self.thinking,
-            "tool_calls": self.tool_calls,
+            "tool_calls": [_json_ready_call(call) for call in self.tool_calls],
             "parsed": _json_ready(self.parsed),
         }
+
+
+def _json_ready_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A tool call with its ``output`` as JSON values (a tool may return a Pydantic model)."""
+    return {**call, "output": _json_ready(call["output"])} if "output" in call else call
 
 
 def _json_ready(value: Any) -> Any:

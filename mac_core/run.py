@@ -11,6 +11,8 @@ from typing import Any, Protocol
 from .results import CHARS_PER_TOKEN, Usage
 
 PENDING = "pending"
+#: How many times a tool loop runs the model's tool calls unless a prompt or run says ``max_tool_rounds``.
+DEFAULT_MAX_TOOL_ROUNDS = 10
 RUNNING = "running"
 
 
@@ -29,7 +31,13 @@ class Task:
     :ivar options: further request parameters the transport accepts (``tools``…).
     :ivar status: ``pending``, ``running``, then a terminal status.
     :ivar usage: the latest token counts the far side reported.
-    :ivar tool_calls: the tools the model called so far, as ``{"id", "name", "input"}`` dicts.
+    :ivar tool_calls: the tools the model called so far, as ``{"id", "name", "input"}`` dicts; in a
+        tool loop each also gets ``output`` or ``error``, ``started_at`` and ``duration`` as it runs
+        (:attr:`TaskResult.tool_calls <mac_core.results.TaskResult.tool_calls>`).
+    :ivar tool_functions: the prompt's tools that are Python functions (:class:`~mac_core.tools.Tool`),
+        by name; when there are any the engine runs a tool loop (:mod:`mac_core.tool_loop`).
+    :ivar max_tool_rounds: the most times a tool loop runs the model's tool calls and sends the results back.
+    :ivar tool_rounds: how many times it has done so.
     :ivar primes_cache: the run sends this task alone first and the others once
         it has started answering, so they read the prompt cache it writes; a
         transport that can tell early (a streamed ``message_start``) should.
@@ -39,6 +47,7 @@ class Task:
         "index", "name", "id", "prompt", "system", "model", "max_tokens", "temperature",
         "options", "on_text", "status", "usage", "started_at", "first_event_at",
         "interrupt_reason", "tool_calls", "primes_cache", "_text", "_thinking", "_unreported_chars", "_cancel",
+        "tool_functions", "max_tool_rounds", "tool_rounds", "_answer_start", "_earlier_rounds_usage",
     )
 
     def __init__(
@@ -54,6 +63,8 @@ class Task:
         temperature: float | None = None,
         options: dict[str, Any] | None = None,
         on_text: Callable[[str], Any] | None = None,
+        tool_functions: dict[str, Any] | None = None,
+        max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
     ) -> None:
         self.index = index
         self.name = name or f"task-{index}"
@@ -76,11 +87,21 @@ class Task:
         self._thinking = ""
         self._unreported_chars = 0  # text and thinking received since the last usage report
         self._cancel: Callable[[], None] | None = None
+        self.tool_functions: dict[str, Any] = tool_functions or {}
+        self.max_tool_rounds = max_tool_rounds
+        self.tool_rounds = 0
+        self._answer_start = 0  # where in _text the model's latest response begins
+        self._earlier_rounds_usage: Usage | None = None  # what the finished rounds of a tool loop used
 
     @property
     def text(self) -> str:
         """The text received so far; cheap to read on every event."""
         return self._text
+
+    @property
+    def answer(self) -> str:
+        """The text of the model's latest response: :attr:`text` without the tool loop's earlier rounds."""
+        return self._text[self._answer_start:] if self._answer_start else self._text
 
     @property
     def thinking(self) -> str:
@@ -124,7 +145,9 @@ class Task:
         self._unreported_chars += len(chunk)
 
     def record_usage(self, usage: Usage) -> Usage:
-        """Take the far side's latest counts; return how much they grew."""
+        """Take the far side's latest counts (of the current request); return how much the task's grew."""
+        if self._earlier_rounds_usage is not None:  # a tool loop: each request reports its own counts
+            usage = self._earlier_rounds_usage + usage
         grown = usage - self.usage
         self.usage = usage
         self._unreported_chars = 0
@@ -140,6 +163,12 @@ class Task:
         if not self._unreported_chars:
             return self.usage
         return self.usage.with_estimated_output(math.ceil(self._unreported_chars / CHARS_PER_TOKEN))
+
+    def next_round(self) -> None:
+        """A tool loop sends its next request: counts start again from zero, :attr:`answer` afresh."""
+        self.tool_rounds += 1
+        self._earlier_rounds_usage = self.usage
+        self._answer_start = len(self._text)
 
     def end(self, status: str) -> None:
         """The task reached a terminal ``status``; nothing can cancel it any more."""

@@ -23,6 +23,7 @@ from .pricing import cost_usd
 from .results import COMPLETED, FAILED, INTERRUPTED, TaskResult, Usage, known_error_type
 from .run import Run, Task
 from .structured import INVALID_OUTPUT, InvalidOutput, output_schema_of
+from .tool_loop import ToolLoop
 from .transport import Completion, Emit, Transport, TransportError
 
 if TYPE_CHECKING:
@@ -54,7 +55,10 @@ class TaskRunner:
                     scope.cancel()
                 try:
                     await anyio.lowlevel.checkpoint()  # where that cancellation lands, before the transport runs
-                    completion = await self.transport.run_task(task, self.emit_function())
+                    if task.tool_functions:  # Python functions as tools: send, run them, send results, repeat
+                        completion = await ToolLoop(task, self.run, self.transport, self.emit_function()).complete()
+                    else:
+                        completion = await self.transport.run_task(task, self.emit_function())
                 except Exception as exc:
                     # An error raised while unwinding our own cancellation is the interrupt, not a failure.
                     if not scope.cancel_called:
@@ -100,7 +104,7 @@ class TaskRunner:
             elif kind == THINKING:
                 task.add_thinking(event.text)
             elif kind == TOOL_USE:
-                task.tool_calls.append(event.data)
+                task.tool_calls.append(dict(event.data))  # its own record: a tool loop adds the outcome to it
             if task_event is not None:
                 task_event(task, event)
             if decide is not None:
@@ -137,7 +141,7 @@ class TaskRunner:
         }
         if task.stopped:  # the answer arrived whole, but a policy stopped the task on one of its events
             return self._result(INTERRUPTED, interrupt_reason=task.interrupt_reason, **common)
-        text = completion.text if completion.text is not None else task.text
+        text = completion.text if completion.text is not None else task.answer
         schema = output_schema_of(task.options)
         if schema is None:
             return self._result(COMPLETED, text=text, **common)
@@ -159,7 +163,7 @@ def task_result(task: Task, run: Run, status: str, *, transport: Transport, **fi
     cost = fields.pop("cost_usd", None)
     if cost is None and transport.bills_tokens and usage != Usage():
         cost = cost_usd(task.model, usage, batch=transport.batches)
-    fields.setdefault("text", task.text)
+    fields.setdefault("text", task.answer)  # a tool loop's answer is its last response, not every round's text
     return TaskResult(
         index=task.index,
         name=task.name,

@@ -2,7 +2,8 @@
 
 The script (:mod:`.script`) decides: ``[[reply: TEXT]]`` is answered with
 TEXT; ``[[tool: NAME {json}]]`` directives become ``tool_use`` blocks one
-response at a time (the next one after each ``tool_result``), then a closing
+response at a time (the next one after each ``tool_result``; a ``[[tools:
+A {json} | B {json}]]`` directive is one response with a block per call), then a closing
 text (the reply if one is scripted, else ``Done: NAME succeeded.``);
 otherwise deterministic words. A request with ``output_config.format`` (a
 JSON schema) is answered with JSON (:mod:`.structured`). ``max_tokens`` and
@@ -86,18 +87,22 @@ def compose(request: dict[str, Any], settings: SimulatorSettings, cache: PromptC
     offered = {tool.get("name") for tool in request.get("tools") or () if isinstance(tool, dict)}
     called = tool_turns(messages)
     stop_sequence = None
-    if script.tools and called < len(script.tools) and script.tools[called].name in offered:
-        call = script.tools[called]
-        tool_input = json.dumps(call.input, ensure_ascii=False)
-        tool_block = {"type": "tool_use", "id": new_id("toolu"), "name": call.name, "input": call.input}
-        blocks.append(Block(tool_block, words(tool_input)))
-        stop_reason, output_tokens = "tool_use", count_tokens(tool_input)
+    step = script.steps[called] if called < len(script.steps) else ()
+    missing = [call.name for call in step if call.name not in offered]
+    if step and not missing:  # one tool_use block per call of this step: several make parallel tool use
+        output_tokens = 0
+        for call in step:
+            tool_input = json.dumps(call.input, ensure_ascii=False)
+            tool_block = {"type": "tool_use", "id": new_id("toolu"), "name": call.name, "input": call.input}
+            blocks.append(Block(tool_block, words(tool_input)))
+            output_tokens += count_tokens(tool_input)
+        stop_reason = "tool_use"
     else:
-        if script.tools and called < len(script.tools):
-            text = f"(simulated) I cannot call {script.tools[called].name}: this request does not offer that tool."
+        if missing:
+            text = f"(simulated) I cannot call {missing[0]}: this request does not offer that tool."
         elif schema is not None:  # structured outputs: JSON in the schema's shape (or the scripted JSON)
             text = structured_text(schema, script.reply, prompt, settings.seed)
-        elif script.tools:
+        elif script.steps:
             text = script.reply if script.reply is not None else _closing_text(messages)
         elif script.reply is not None:
             text = script.reply

@@ -7,6 +7,9 @@ A user message may script the answer:
   a ``tool_use`` block calling NAME with that input (when the request offers
   the tool), each ``tool_result`` that comes back is answered with the next
   directive, and the last is followed by a closing text.
+* ``[[tools: NAME {json} | NAME {json} ...]]``: one answer with a ``tool_use``
+  block per call (parallel tool use), in that order; it takes its turn among
+  the ``[[tool: ...]]`` directives like one of them.
 
 Otherwise the answer is text derived deterministically from the prompt (and
 the simulator's seed), a fixed number of words long.
@@ -22,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _REPLY = re.compile(r"\[\[reply:\s?(.*?)\]\]", re.DOTALL)
-_TOOL = re.compile(r"\[\[tool:\s*([A-Za-z0-9_.:-]+)\s*")
+_TOOL = re.compile(r"\[\[(tools?):\s*")
+_TOOL_NAME = re.compile(r"\s*([A-Za-z0-9_.:-]+)\s*")
 
 _VOCABULARY = (
     "the analysis shows that this module handles input carefully but a few paths "
@@ -42,28 +46,50 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Script:
-    """What the user's messages asked for: an exact reply, tool calls, or nothing."""
+    """What the user's messages asked for: an exact reply, tool calls, or nothing.
+
+    :ivar tools: every scripted call, in order.
+    :ivar steps: the calls grouped by the answer that makes them (one per
+        ``[[tool: ...]]``, several for a ``[[tools: ...]]``).
+    """
 
     reply: str | None = None
-    tools: tuple[ToolCall, ...] = ()
+    steps: tuple[tuple[ToolCall, ...], ...] = ()
+
+    @property
+    def tools(self) -> tuple[ToolCall, ...]:
+        """Every scripted call, in order (what the scripted agent performs one after another)."""
+        return tuple(call for step in self.steps for call in step)
 
 
 def parse_script(text: str) -> Script:
     """Find the directives in ``text``; a malformed tool directive raises ``ValueError``."""
-    tools = []
+    steps = []
     for match in _TOOL.finditer(text):
-        start = match.end()
-        try:
-            value, end = json.JSONDecoder().raw_decode(text, start)
-        except ValueError as exc:
-            raise ValueError(f"[[tool: {match.group(1)} ...]] needs a JSON object input: {exc}") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"[[tool: {match.group(1)} ...]] input must be a JSON object")
-        if not text[end:].lstrip().startswith("]]"):
-            raise ValueError(f"[[tool: {match.group(1)} ...]] is not closed with ]]")
-        tools.append(ToolCall(match.group(1), value))
+        parallel = match.group(1) == "tools"
+        step, position = [], match.start() + len("[[") + len(match.group(1)) + 1
+        while True:  # NAME {json}, then "]]" or (in [[tools: ...]]) "|" and the next call
+            name_match = _TOOL_NAME.match(text, position)
+            if name_match is None:
+                raise ValueError(f"[[{match.group(1)}: ...]] needs a tool name at {text[position:position + 20]!r}")
+            name = name_match.group(1)
+            try:
+                value, end = json.JSONDecoder().raw_decode(text, name_match.end())
+            except ValueError as exc:
+                raise ValueError(f"[[{match.group(1)}: {name} ...]] needs a JSON object input: {exc}") from None
+            if not isinstance(value, dict):
+                raise ValueError(f"[[{match.group(1)}: {name} ...]] input must be a JSON object")
+            step.append(ToolCall(name, value))
+            rest = text[end:].lstrip()
+            if parallel and rest.startswith("|"):
+                position = len(text) - len(rest) + 1
+                continue
+            if not rest.startswith("]]"):
+                raise ValueError(f"[[{match.group(1)}: {name} ...]] is not closed with ]]")
+            break
+        steps.append(tuple(step))
     reply = _REPLY.search(text)
-    return Script(reply=reply.group(1) if reply else None, tools=tuple(tools))
+    return Script(reply=reply.group(1) if reply else None, steps=tuple(steps))
 
 
 def message_text(content: Any) -> str:
@@ -82,7 +108,7 @@ def script_of(messages: list[dict[str, Any]]) -> Script:
     for message in messages:
         if message.get("role") == "user":
             script = parse_script(message_text(message.get("content")))
-            if script.reply is not None or script.tools:
+            if script.reply is not None or script.steps:
                 return script
     return Script()
 
