@@ -32,6 +32,7 @@ import functools
 import inspect
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -61,7 +62,8 @@ class Tool:
         loop); False for a sync one (run in a worker thread).
     """
 
-    def __init__(self, function: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> None:
+    def __init__(self, function: Callable[..., Any], *, name: str | None = None, description: str | None = None,
+                 scope: Mapping[str, Any] | None = None) -> None:
         if not callable(function):
             raise TypeError(f"a tool must be a function, not {type(function).__name__}")
         self.function = function
@@ -72,7 +74,7 @@ class Tool:
         docstring = _parsed_docstring(function)
         summary = "\n\n".join(part for part in (docstring.short_description, docstring.long_description) if part)
         self.description = description if description is not None else summary
-        hints = _type_hints(function, self.name)
+        hints = _type_hints(function, self.name, scope)
         parameters = _parameters(function, self.name)
         model = _single_model_parameter(parameters, hints)
         if model is not None:
@@ -129,9 +131,10 @@ def tool(function: Callable[..., Any] | None = None, *, name: str | None = None,
     Errors (a ``*args`` parameter, a type Pydantic cannot describe, a name the
     API refuses) are raised here, when the function is decorated.
     """
+    scope = sys._getframe(1).f_locals  # a hint may name a class local to the function that decorates
     if function is None:
-        return lambda fn: Tool(fn, name=name, description=description)
-    return Tool(function, name=name, description=description)
+        return lambda fn: Tool(fn, name=name, description=description, scope=scope)
+    return Tool(function, name=name, description=description, scope=scope)
 
 
 def as_tool(value: Any, where: str) -> Tool | Mapping[str, Any]:
@@ -221,12 +224,13 @@ def _parsed_docstring(function: Any) -> Any:
     return docstring_parser.parse(inspect.getdoc(function) or "")
 
 
-def _type_hints(function: Any, name: str) -> dict[str, Any]:
+def _type_hints(function: Any, name: str, scope: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The function's resolved type hints; ``scope`` (where it was decorated) resolves names local to a function."""
     import typing
 
     target = function if inspect.isfunction(function) or inspect.ismethod(function) else function.__call__
     try:
-        return typing.get_type_hints(target, include_extras=True)
+        return typing.get_type_hints(target, localns=dict(scope) if scope else None, include_extras=True)
     except Exception as exc:  # a hint naming something the function's module does not define
         raise TypeError(f"the type hints of the tool {name} cannot be resolved: {exc}") from None
 
@@ -237,9 +241,13 @@ def _parameters(function: Any, name: str) -> list[inspect.Parameter]:
     except (TypeError, ValueError) as exc:
         raise TypeError(f"the tool {name} has no signature to build its schema from: {exc}") from None
     parameters = list(signature.parameters.values())
+    shown = {inspect.Parameter.VAR_POSITIONAL: "*{}", inspect.Parameter.VAR_KEYWORD: "**{}",
+             inspect.Parameter.POSITIONAL_ONLY: "{} (positional-only)"}
     for parameter in parameters:
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD, parameter.POSITIONAL_ONLY):
-            raise TypeError(f"the tool {name} may take named parameters only, not {parameter}")
+        if parameter.kind in shown:
+            raise TypeError(
+                f"the tool {name} may take named parameters only, not {shown[parameter.kind].format(parameter.name)}"
+            )
     return parameters
 
 
