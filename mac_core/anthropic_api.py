@@ -39,25 +39,32 @@ What is here:
 * :func:`emit_message`: a whole Message as events (text, thinking, tool use,
   usage, stop).
 * :data:`HTTP_CLIENTS` and :func:`check_http_client`: the HTTP stacks.
+* :func:`import_sdk`: the SDK, imported when a transport opens (importing
+  ``mac_core`` does not); :func:`shared_ssl_context`: one per process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
-import ssl
+import os
+import sys
 from collections.abc import AsyncIterator
 from functools import cache
-from typing import Any
-
-import anthropic
-import httpx2
+from typing import TYPE_CHECKING, Any
 
 from .events import MESSAGE_STOP, TEXT, THINKING, TOOL_USE, USAGE, Event
 from .prompts import CACHE_CONTROL
 from .results import Usage
 from .run import Task
 from .transport import ClientSettings, Emit, TransportError
+
+if TYPE_CHECKING:  # the SDK and its HTTP stack are imported when a client is made: importing mac_core stays fast
+    import ssl
+
+    import anthropic
+    import httpx2
 
 #: Prompt fields a Messages API transport passes straight into the request.
 MESSAGES_TASK_OPTIONS = frozenset(
@@ -84,6 +91,28 @@ def check_http_client(name: object, setting: str = "http_client") -> str:
     return name
 
 
+def import_sdk() -> None:
+    """Import the SDK and its HTTP stack (once per process), with the cyclic garbage collector paused meanwhile.
+
+    Importing ``anthropic`` makes a few hundred thousand objects that live as
+    long as the process (modules, classes, pydantic schemas); with the
+    collector on, it rescans the growing heap several times while they load,
+    about a tenth of a second of a process's first request. The little
+    garbage an import leaves is collected once the collector is back on.
+    :class:`ClientShards` and :func:`make_client` call it.
+    """
+    if "anthropic" in sys.modules and "httpx2" in sys.modules:
+        return
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        import anthropic  # noqa: F401
+        import httpx2  # noqa: F401
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def make_client(
     settings: ClientSettings, *, streaming: bool, ssl_context: ssl.SSLContext | None = None
 ) -> anthropic.AsyncAnthropic:
@@ -95,6 +124,10 @@ def make_client(
     ``settings.http_client == "aiohttp"`` puts the SDK on its
     ``DefaultAioHttpClient`` (ADR 0012).
     """
+    import_sdk()
+    import anthropic
+    import httpx2
+
     read = settings.idle_timeout if streaming else settings.request_timeout
     timeout = httpx2.Timeout(read, connect=settings.connect_timeout)
     http_client: httpx2.AsyncClient | None = None
@@ -111,6 +144,26 @@ def make_client(
     )
 
 
+#: The process's default SSL contexts, by the variables that choose their CA certificates.
+_ssl_contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The default SSL context for SDK clients, built once per process (again if ``SSL_CERT_FILE``/``_DIR`` change).
+
+    Building one reads the CA bundle (about 40 ms); every run of a script that
+    calls ``invoke_claude`` in a loop paid it again. A context is safe to share
+    between clients, runs and threads.
+    """
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    context = _ssl_contexts.get(key)
+    if context is None:
+        import httpx2
+
+        context = _ssl_contexts[key] = httpx2.create_ssl_context()
+    return context
+
+
 #: Requests one SDK client carries at once before :class:`ClientShards` opens another (ADR 0011).
 REQUESTS_PER_CLIENT = 64
 
@@ -124,10 +177,11 @@ class ClientShards:
     client's CPU. Spreading requests over pools of at most ``per_client``
     keeps each scan short. A run of at most ``per_client`` concurrent requests
     (default :data:`REQUESTS_PER_CLIENT`) uses one client; every client shares
-    one SSL context.
+    one SSL context (:func:`shared_ssl_context`).
     """
 
     def __init__(self, settings: ClientSettings, *, streaming: bool, per_client: int | None = None) -> None:
+        import_sdk()  # when the transport opens, not in its first task
         self._settings = settings
         self._streaming = streaming
         self._per_client = per_client or REQUESTS_PER_CLIENT
@@ -153,7 +207,7 @@ class ClientShards:
             if in_flight < self._per_client:
                 return index
         if self._ssl_context is None:
-            self._ssl_context = httpx2.create_ssl_context()
+            self._ssl_context = shared_ssl_context()
         self._clients.append(make_client(self._settings, streaming=self._streaming, ssl_context=self._ssl_context))
         self._in_flight.append(0)
         return len(self._clients) - 1
@@ -168,6 +222,8 @@ class ClientShards:
 @cache
 def _create_parameters() -> frozenset[str]:
     """The request fields this SDK version's ``messages.create`` takes as keywords."""
+    import anthropic
+
     return frozenset(inspect.signature(anthropic.resources.messages.AsyncMessages.create).parameters) - {"self"}
 
 
@@ -211,6 +267,8 @@ def transport_error(exc: BaseException) -> TransportError:
     """Turn an SDK exception into a :class:`TransportError` with a message a user can act on."""
     if isinstance(exc, TransportError):
         return exc
+    import anthropic
+
     if isinstance(exc, anthropic.APIStatusError):
         body = exc.body if isinstance(exc.body, dict) else {}
         error = body.get("error") if isinstance(body.get("error"), dict) else {}

@@ -110,6 +110,14 @@ class Coordinator:
                 f"unknown transport {name!r} (installed: {', '.join(sorted(self._transports)) or 'none'})"
             ) from None
 
+    def _check_ready(self, transport: Any) -> None:
+        """Refuse an unknown transport or a missing key in the caller's thread, before the run's event loop starts.
+
+        Raised from inside the loop, the same error would come after some thirty lines of anyio's traceback.
+        """
+        if self._transport(transport).transport.needs_api_key:
+            require_api_key(self._api_key)
+
     def settings(self, transport: str, transport_options: Mapping[str, Any] | None = None) -> ClientSettings:
         """The :class:`ClientSettings` a run on ``transport`` would use.
 
@@ -205,7 +213,10 @@ class Coordinator:
 
         Blocks until every task is terminal. Ctrl-C cancels the run and
         raises ``KeyboardInterrupt``. Works from scripts, threads and notebooks.
+        A missing API key (:class:`~mac_core.MissingAPIKeyError`) or an
+        unknown transport is raised before the run starts.
         """
+        self._check_ready(kwargs.get("transport", "stream"))
         return run_sync(self.arun, prompts, **kwargs)
 
     async def adelegate(
@@ -262,6 +273,7 @@ class Coordinator:
 
         See :func:`mac_core.workflow.run_hybrid` for the parameters.
         """
+        self._check_ready(kwargs.get("analysis_transport", "stream"))
         return run_sync(self.ahybrid, analyses, decide, **kwargs)
 
     def __repr__(self) -> str:

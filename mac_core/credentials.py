@@ -26,6 +26,10 @@ API_KEY_ENV = "ANTHROPIC_API_KEY"
 BASE_URL_ENV = "ANTHROPIC_BASE_URL"
 CONFIG_ENV = "MAC_CONFIG"
 
+#: The end of every missing-key message: how to try mac without a key.
+OFFLINE_HINT = ("to try mac offline, run `mac demo`, or start `mac sim` and set ANTHROPIC_BASE_URL to the URL it "
+                "prints and ANTHROPIC_API_KEY to anything")
+
 
 class MissingAPIKeyError(ValueError):
     """No API key was found; raised before any request is sent."""
@@ -144,7 +148,7 @@ def require_api_key(explicit: str | Secret | None = None) -> Secret:
     if key is None:
         raise MissingAPIKeyError(
             f"no Anthropic API key: set {API_KEY_ENV}, pass api_key=..., "
-            f"or put api_key = \"...\" in {config_path()}"
+            f"or put api_key = \"...\" in {config_path()}; {OFFLINE_HINT}"
         )
     return key
 

@@ -21,21 +21,27 @@ log = logging.getLogger("mac_core.plugins")
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT_NAME)
 ENTRY_POINT_GROUP = "mac"
 
-_entry_point_plugins: list[tuple[str, object, str | None]] | None = None
+#: (name, plugin, its distribution: a name, or the ``Distribution`` whose name is read when asked).
+_entry_point_plugins: list[tuple[str, object, Any]] | None = None
 
 
-def _load_entry_points() -> list[tuple[str, object, str | None]]:
+def _load_entry_points() -> list[tuple[str, object, Any]]:
     """Import every plugin of the ``mac`` entry-point group once per process: (name, plugin, distribution)."""
     global _entry_point_plugins
     if _entry_point_plugins is None:
         loaded = []
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             try:
-                loaded.append((ep.name, ep.load(), ep.dist.name if ep.dist else None))
+                # The distribution's name costs a read of its metadata: only `mac plugins` asks for it.
+                loaded.append((ep.name, ep.load(), ep.dist))
             except Exception:
                 log.exception("mac plugin %r (%s) failed to load and is skipped", ep.name, ep.value)
         _entry_point_plugins = loaded
     return _entry_point_plugins
+
+
+def _distribution_name(dist: Any) -> str | None:
+    return dist if dist is None or isinstance(dist, str) else dist.name
 
 
 class SyncHooksPluginManager(pluggy.PluginManager):
@@ -306,7 +312,7 @@ class RunHooks:
 def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     """What each registered plugin provides, for ``mac plugins``."""
     transports = collect_transports(pm)
-    distributions = {name: dist for name, _plugin, dist in _load_entry_points()}
+    distributions = {name: _distribution_name(dist) for name, _plugin, dist in _load_entry_points()}
     rows = []
     for name, plugin in pm.list_name_plugin():
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .credentials import API_KEY_ENV, Secret, checked_secret, config_path, find_api_key
+from .credentials import API_KEY_ENV, OFFLINE_HINT, Secret, checked_secret, config_path, find_api_key
 
 #: Where claude.ai mounts a project's files; the skill's key files live there.
 PROJECT_DIR = Path("/mnt/project")
@@ -72,7 +72,8 @@ def missing_key_message(project_dir: Path | None = None) -> str:
     return (
         f"no Anthropic API key: set {API_KEY_ENV}, put api_key = \"...\" in {config_path()}, "
         f"or (as the skill read it) API_KEY=... in {folder / 'claude.env'}, the key alone in "
-        f"{folder / 'ANTHROPIC_API_KEY.txt'}, or {{\"anthropic_api_key\": \"...\"}} in {folder / 'API_CREDENTIALS.json'}"
+        f"{folder / 'ANTHROPIC_API_KEY.txt'}, or {{\"anthropic_api_key\": \"...\"}} in {folder / 'API_CREDENTIALS.json'}; "
+        f"{OFFLINE_HINT}"
     )
 
 

@@ -169,6 +169,9 @@ def agent_server_command(
         raise click.UsageError(
             f"--host {host} is reachable from other machines: set a token (MAC_AGENT_TOKEN or --token)"
         )
+    from mac_core.cli import check_can_listen
+
+    check_can_listen(host, port)
     settings = ServerSettings(
         workspace=workspace, token=token or None, allow_shell=allow_bash, allowed_origins=allowed_origins,
         request_timeout=request_timeout, max_connections=max_connections,

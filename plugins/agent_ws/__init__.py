@@ -15,15 +15,30 @@ drop and concurrency guarantees: :mod:`.transport`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mac_core import hookimpl
 
 from .options import AgentOptions
-from .transport import AgentWSTransport
+
+if TYPE_CHECKING:
+    from .transport import AgentWSTransport
 
 __all__ = ["AgentOptions", "AgentWSTransport"]
+
+
+def __getattr__(name: str) -> Any:
+    # websockets and httpx2 are imported with the transport, when transports are collected: not by `mac --help`.
+    if name == "AgentWSTransport":
+        from .transport import AgentWSTransport
+
+        return AgentWSTransport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl
 def mac_register_transports(register):
     """Register ``agent-ws``."""
+    from .transport import AgentWSTransport
+
     register("agent-ws", AgentWSTransport)

@@ -24,7 +24,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import anthropic
 import anyio
 
 from mac_core import Completion, Event, Transport, TransportError, hookimpl
@@ -224,6 +223,9 @@ class BatchTransport(Transport):
         return count
 
     async def _create(self, group: list[_Waiter]) -> None:
+        # The SDK is imported when a batch is sent: loading the plugin (every `mac` start) stays fast.
+        import anthropic
+
         # Shielded: an interrupt lands after the batch exists, so it is cancelled rather than orphaned.
         with anyio.CancelScope(shield=True) as creating:
             self._creating = (creating, group)
@@ -264,6 +266,8 @@ class BatchTransport(Transport):
 
     async def _poll(self, batch: _Batch) -> None:
         """Retrieve ``batch`` once it is due; when it has ended, hand out its results."""
+        import anthropic
+
         await anyio.sleep_until(batch.next_poll_at)
         if not batch.live():
             return
@@ -349,6 +353,8 @@ class BatchTransport(Transport):
 
     async def _cancel(self, batch: _Batch) -> None:
         """Ask the API to cancel ``batch``: shielded from the interrupt, bounded by ``cancel_timeout``."""
+        import anthropic
+
         batch.cancel_sent = True
         with anyio.CancelScope(shield=True), anyio.move_on_after(self._options.cancel_timeout):
             try:

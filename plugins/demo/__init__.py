@@ -6,11 +6,9 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from mac_core import hookimpl
 
-from .runner import DemoOptions, run_demo
 from .scenario import BUNDLED_SAMPLE
 
 #: The demo's default stop: a CRITICAL finding, once its sentence is complete (so the finding is kept whole).
@@ -39,6 +37,11 @@ def mac_register_commands(cli):
         demo says so); the agent is the real Claude Agent SDK runtime when the
         'agent' extra is installed. Exit 0 when the flaw was fixed.
         """
+        # rich and the run's machinery are imported when the demo runs, not by `mac` at start.
+        from rich.console import Console
+
+        from .runner import DemoOptions, run_demo
+
         if control.get("stop_on") is None:
             control["stop_on"] = CRITICAL_SENTENCE
         options = DemoOptions(

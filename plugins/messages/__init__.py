@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from mac_core import Completion, Event, Transport, TransportError, hookimpl
 from mac_core.anthropic_api import (
@@ -18,6 +16,9 @@ from mac_core.anthropic_api import (
 )
 from mac_core.events import MESSAGE_START
 from mac_core.transport import NoOptions
+
+if TYPE_CHECKING:  # the SDK is imported when a task runs: loading the plugin (every `mac` start) stays fast
+    import anthropic
 
 
 class MessagesTransport(Transport):
@@ -42,6 +43,8 @@ class MessagesTransport(Transport):
         await self._clients.aclose()
 
     async def run_task(self, task, emit):
+        import anthropic
+
         request = sdk_arguments(messages_request(task))
         try:
             async with self._clients.client() as client:

@@ -27,20 +27,39 @@ the ASGI app for anyone serving it another way.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from mac_core import hookimpl
 
-from .app import create_app
-from .server import Simulator
-from .settings import FAULT_KINDS, SimulatorSettings, SimulatorStats
+if TYPE_CHECKING:
+    from .app import create_app
+    from .server import Simulator
+    from .settings import FAULT_KINDS, SimulatorSettings, SimulatorStats
 
 __all__ = ["FAULT_KINDS", "Simulator", "SimulatorSettings", "SimulatorStats", "create_app"]
+
+#: Where each public name lives; starlette and uvicorn are imported with the first one used, not by `mac` at start.
+_PUBLIC = {
+    "FAULT_KINDS": ".settings", "SimulatorSettings": ".settings", "SimulatorStats": ".settings",
+    "Simulator": ".server", "create_app": ".app",
+}
+
+#: What ``mac --help`` says of ``mac sim`` (the command's own help is its docstring, in :mod:`.cli`).
+SIM_SUMMARY = "Serve a simulated Anthropic API (Messages, Batches) and a scripted agent (/config, /ws)."
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl
 def mac_register_commands(cli: click.Group) -> None:
-    """Add ``mac sim``."""
-    from .cli import sim_command
+    """Add ``mac sim`` (its options are built, and the server imported, only when it is used)."""
+    from mac_core.cli import LazyCommand
 
-    cli.add_command(sim_command)
+    cli.add_command(LazyCommand("sim", "mac_plugins.simulator.cli:sim_command", summary=SIM_SUMMARY))

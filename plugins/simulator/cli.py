@@ -41,10 +41,16 @@ def sim_command(host: str, port: int, tokens: int, token_delay: float, ttft: flo
     calls a tool; the x-mac-sim-fault header forces a fault. See docs/simulator.md.
     Ctrl-C stops it.
     """
-    from .server import serve
+    from mac_core.cli import check_can_listen
 
+    check_can_listen(host, port)
     if agent_workspace is not None:
-        agent_workspace.mkdir(parents=True, exist_ok=True)
+        try:
+            agent_workspace.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot create {str(agent_workspace)!r}: {exc.strerror}",
+                                     param_hint="'--agent-workspace'") from None
+    from .server import serve
     settings = SimulatorSettings(
         tokens=tokens, token_delay=token_delay, ttft=ttft, seed=seed, fault_rate=fault_rate,
         faults=faults or RANDOM_FAULTS, slow_seconds=slow_seconds, batch_delay=batch_delay,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import anthropic
-import httpx2
-
 from mac_core import Transport, TransportError, hookimpl
 from mac_core.anthropic_api import (
     MESSAGES_TASK_OPTIONS,
@@ -43,6 +40,10 @@ class StreamTransport(Transport):
         await self._clients.aclose()
 
     async def run_task(self, task, emit):
+        # The SDK is imported when a task runs: loading the plugin (every `mac` start) stays fast.
+        import anthropic
+        import httpx2
+
         request = sdk_arguments(messages_request(task))
         try:
             async with (

@@ -118,7 +118,7 @@ def test_mac_replay_prints_a_recorded_run(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
     result = CliRunner().invoke(cli, ["replay", str(bad)])
-    assert result.exit_code == 1 and "not a usable event log" in result.output
+    assert result.exit_code == 2 and "is not an event log" in result.output  # a usage error
 
 
 def test_an_unwritable_log_is_reported_once_and_the_run_goes_on(tmp_path, caplog):
