@@ -74,6 +74,12 @@ def mac_register_commands(cli):
 
     :param cli: the root :class:`click.Group`; decorate functions with
         ``@cli.command()`` to add commands.
+
+    Called at every ``mac`` start, ``mac --help`` included: declare commands
+    here and import heavy modules inside the command's body. A command whose
+    options need heavy imports can be registered as
+    ``mac_core.cli.LazyCommand(name, "module:command", summary=...)``: it is
+    listed at once and imported when used.
     """
 
 
