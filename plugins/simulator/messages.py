@@ -44,8 +44,14 @@ def check_messages_request(body: dict[str, Any], *, needs_max_tokens: bool = Tru
             raise ApiError(400, f"messages.{index}.content: Input should be a string or a list of content blocks")
     if not isinstance(body.get("system", ""), (str, list)):
         raise ApiError(400, "system: Input should be a string or a list of text blocks")
-    if not isinstance(body.get("tools", []), list):
+    tools = body.get("tools", [])
+    if not isinstance(tools, list):
         raise ApiError(400, "tools: Input should be a list")
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise ApiError(400, f"tools.{index}.name: Field required")
+        if "type" not in tool and not isinstance(tool.get("input_schema"), dict):  # a custom tool, not a server tool
+            raise ApiError(400, f"tools.{index}.input_schema: Field required")
     if not isinstance(body.get("stream", False), bool):
         raise ApiError(400, "stream: Input should be a boolean")
 

@@ -36,7 +36,7 @@ def test_invoke_with_retry_waits_the_documented_backoff_between_attempts(sim, no
 
 def test_invoke_with_retry_does_not_retry_a_client_error(sim, no_waiting):
     with pytest.raises(ClaudeInvocationError) as info:
-        invoke_with_retry("hello", max_retries=3, tools={"not": "a list"})  # the API answers 400
+        invoke_with_retry("hello", max_retries=3, tools=[{"name": "lookup"}])  # no input_schema: the API answers 400
     assert info.value.status_code == 400 and sim.stats.statuses[400] == 1 and no_waiting == []
 
 

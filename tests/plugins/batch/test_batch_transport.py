@@ -96,10 +96,10 @@ def test_work_beyond_a_batchs_limits_is_split_over_several_batches(sim, transpor
 
 def test_an_errored_request_fails_its_task_with_the_apis_error_and_spares_the_others(sim):
     prompts = replies(3)
-    prompts[1]["tools"] = "not a list"  # passed through as is; only the API can refuse it
+    prompts[1]["tools"] = [{"name": "lookup"}]  # an API tool dict passes through as is; only the API can refuse it
     results = Coordinator().run(prompts, transport="batch", transport_options=FAST)
     assert [r.status for r in results] == ["completed", "failed", "completed"]
-    assert "invalid_request_error" in results[1].error and "tools: Input should be a list" in results[1].error
+    assert "invalid_request_error" in results[1].error and "tools.0.input_schema: Field required" in results[1].error
     assert results[1].request_id == results[0].request_id  # the batch id, to look it up
 
 
@@ -136,7 +136,7 @@ def test_a_rerun_with_the_state_file_polls_the_recorded_batch_instead_of_sending
 def test_a_resumed_request_that_did_not_succeed_or_changed_is_sent_again(sim, tmp_path):
     options = {**FAST, "state_file": str(tmp_path / "out.batches.json")}
     prompts = replies(4)
-    prompts[1]["tools"] = "bad"
+    prompts[1]["tools"] = [{"name": "lookup"}]  # refused by the API: no input_schema
     first = Coordinator().run(prompts, transport="batch", transport_options=options)
     assert [r.status for r in first] == ["completed", "failed", "completed", "completed"]
     fixed = replies(4)
