@@ -46,7 +46,7 @@ class Task:
     __slots__ = (
         "index", "name", "id", "prompt", "system", "model", "max_tokens", "temperature",
         "options", "on_text", "status", "usage", "started_at", "first_event_at",
-        "interrupt_reason", "tool_calls", "primes_cache", "_text", "_thinking", "_unreported_chars", "_cancel",
+        "interrupt_reason", "tool_calls", "primes_cache", "_text", "_thinking", "_reported_chars", "_cancel",
         "tool_functions", "max_tool_rounds", "tool_rounds", "_answer_start", "_earlier_rounds_usage",
     )
 
@@ -85,7 +85,7 @@ class Task:
         self.primes_cache = False
         self._text = ""
         self._thinking = ""
-        self._unreported_chars = 0  # text and thinking received since the last usage report
+        self._reported_chars = 0  # len(text) + len(thinking) at the last usage report
         self._cancel: Callable[[], None] | None = None
         self.tool_functions: dict[str, Any] = tool_functions or {}
         self.max_tool_rounds = max_tool_rounds
@@ -134,7 +134,6 @@ class Task:
         self._text = ""  # drop the attribute's reference: CPython then appends in place, not by copying
         text += chunk
         self._text = text
-        self._unreported_chars += len(chunk)
 
     def add_thinking(self, chunk: str) -> None:
         """Append a chunk of extended thinking."""
@@ -142,7 +141,6 @@ class Task:
         self._thinking = ""
         thinking += chunk
         self._thinking = thinking
-        self._unreported_chars += len(chunk)
 
     def record_usage(self, usage: Usage) -> Usage:
         """Take the far side's latest counts (of the current request); return how much the task's grew."""
@@ -150,7 +148,7 @@ class Task:
             usage = self._earlier_rounds_usage + usage
         grown = usage - self.usage
         self.usage = usage
-        self._unreported_chars = 0
+        self._reported_chars = len(self._text) + len(self._thinking)
         return grown
 
     def usage_so_far(self) -> Usage:
@@ -160,9 +158,10 @@ class Task:
         count was still billed for what it received: ``CHARS_PER_TOKEN``
         characters a token, rounded up, as the budget policies count it.
         """
-        if not self._unreported_chars:
+        unreported = len(self._text) + len(self._thinking) - self._reported_chars
+        if not unreported:
             return self.usage
-        return self.usage.with_estimated_output(math.ceil(self._unreported_chars / CHARS_PER_TOKEN))
+        return self.usage.with_estimated_output(math.ceil(unreported / CHARS_PER_TOKEN))
 
     def next_round(self) -> None:
         """A tool loop sends its next request: counts start again from zero, :attr:`answer` afresh."""
