@@ -71,7 +71,10 @@ def read_jobs(path: Path, *, model: str, max_tokens: int) -> JobFile:
             continue
         job_id = str(raw_id)
         if job_id in seen:
-            bad.append(BadLine(number, f"duplicate id {job_id!r}"))
+            reason = f"duplicate id {job_id!r}" if "id" in spec else (
+                f"a line without an id takes its line number as id, and {job_id!r} is already another line's id; "
+                "give this line an id")
+            bad.append(BadLine(number, reason))
             continue
         spec["id"] = job_id
         try:  # the same checks as the library, so the messages match

@@ -72,7 +72,8 @@ class JobProgress:
             self._bar = self._progress.add_task(self._describe(), total=self.total)
             self._progress.start()
         else:
-            self.console.print(f"mac run: {self.total} tasks to run ({self.already_done} already done)")
+            self.console.print(f"mac run: {self.total} task{'' if self.total == 1 else 's'} to run "
+                               f"({self.already_done} already done)")
 
     @hookimpl
     def mac_task_finished(self, task, result):

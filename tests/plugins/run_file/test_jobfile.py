@@ -49,3 +49,12 @@ def test_resume_counts_only_completed_results_and_ignores_a_torn_last_line(tmp_p
     )
     assert completed_results(output) == {"a": None}
     assert completed_results(tmp_path / "missing.jsonl") == {}
+
+
+def test_a_line_without_an_id_whose_line_number_is_taken_says_so(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "3", "prompt": "first"}\n{"prompt": "second"}\n{"prompt": "third"}\n')
+    jobs = read_jobs(source, model="m", max_tokens=10)
+    assert [p["id"] for p in jobs.prompts] == ["3", "2"]
+    (bad,) = jobs.bad_lines
+    assert bad.number == 3 and "takes its line number as id" in bad.reason and "give this line an id" in bad.reason
