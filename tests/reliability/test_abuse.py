@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mac_plugins.agent_server import AgentServer
 from mac_plugins.agent_server.app import ServerSettings
+from stalled_sockets import closed_by_server, stalled_sockets
 
 from mac_core import Coordinator
 
@@ -29,32 +30,17 @@ def test_a_thousand_stalled_connections_neither_lock_out_the_real_client_nor_sta
     server = AgentServer(tmp_path, token=TOKEN, client_factory=lambda options: FakeSDKClient(options, clients)).start()
     stalled: list[socket.socket] = []
     try:
-        for number in range(STALLED):
-            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-            # Half a request line, or nothing at all: neither ever authenticates.
-            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n" if number % 2 else b"")
-            stalled.append(sock)
+        # Half a request line, or nothing at all: neither ever authenticates.
+        stalled += stalled_sockets(server.port, STALLED // 2, b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        stalled += stalled_sockets(server.port, STALLED - STALLED // 2, b"")
         began = time.monotonic()
         done = Coordinator(api_key=api_key).delegate("hello", url=server.url, token=TOKEN)
         assert done.status == "completed", done.error
         assert time.monotonic() - began < 5.0
         deadline = began + ServerSettings.request_timeout + 3.0
-        still_open = [sock for sock in stalled if not _closed_before(sock, deadline)]
+        still_open = [sock for sock in stalled if not closed_by_server(sock, within=deadline - time.monotonic())]
         assert still_open == []
     finally:
         for sock in stalled:
             sock.close()
         server.stop(timeout=10)
-
-
-def _closed_before(sock: socket.socket, deadline: float) -> bool:
-    """Whether the server has closed ``sock`` by ``deadline`` (a 408 first is fine)."""
-    try:
-        while True:
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            if sock.recv(65536) == b"":
-                return True
-    except TimeoutError:
-        return False
-    except ConnectionError:
-        return True

@@ -10,6 +10,8 @@ import time
 import httpx2
 import pytest
 from agent_server_ws import open_ws, recv
+from stalled_sockets import closed_by_server
+from stalled_sockets import stalled_sockets as stalled_to
 from uvicorn.logging import AccessFormatter
 from websockets.sync.client import connect
 
@@ -20,28 +22,8 @@ DEEP = "[" * 100_000 + "]" * 100_000
 
 
 def stalled_sockets(server, count: int, payload: bytes = PARTIAL_REQUEST) -> list[socket.socket]:
-    """``count`` loopback connections that each send ``payload`` and then nothing."""
-    sockets = []
-    for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-        sock.sendall(payload)
-        sockets.append(sock)
-    return sockets
-
-
-def closed_by_server(sock: socket.socket, within: float) -> bool:
-    """Whether the server closes ``sock`` within ``within`` seconds (whatever it says before closing)."""
-    deadline = time.monotonic() + within
-    try:
-        while time.monotonic() < deadline:
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            if sock.recv(65536) == b"":
-                return True
-    except TimeoutError:
-        return False
-    except ConnectionError:
-        return True
-    return False
+    """``count`` loopback connections to ``server`` that each send ``payload`` and then nothing."""
+    return stalled_to(server.port, count, payload)
 
 
 def response_status(sock: socket.socket) -> int:

@@ -6,18 +6,8 @@ from pathlib import Path
 
 import pytest
 from mac_plugins.batch.options import BatchOptions
-from mac_plugins.simulator import Simulator
 
 from mac_core import Coordinator
-
-
-@pytest.fixture
-def sim(monkeypatch, tmp_path):
-    with Simulator(tokens=5, token_delay=0, batch_delay=0.002) as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-sim")
-        monkeypatch.setenv("MAC_CONFIG", str(tmp_path / "none.toml"))
-        yield server
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,9 @@ FAST = {"poll_interval": 0.05, "max_poll_interval": 0.05, "flush_after": 0.05}
 
 
 @pytest.fixture
-def slow_batches(monkeypatch, tmp_path):
+def slow_batches(batch_sim):
     """A simulator whose batches take a second per request, so a run can be stopped mid-batch."""
-    with Simulator(tokens=5, token_delay=0, batch_delay=1.0) as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-sim")
-        monkeypatch.setenv("MAC_CONFIG", str(tmp_path / "none.toml"))
-        yield server
+    return batch_sim(batch_delay=1.0)
 
 
 def replies(count: int) -> list[dict]:

@@ -19,15 +19,6 @@ from mac_core.pricing import cost_usd
 FAST = {"poll_interval": 0.05, "max_poll_interval": 0.2, "flush_after": 0.05}
 
 
-@pytest.fixture
-def sim(monkeypatch, tmp_path):
-    with Simulator(tokens=5, token_delay=0, batch_delay=0.002) as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-sim")
-        monkeypatch.setenv("MAC_CONFIG", str(tmp_path / "none.toml"))
-        yield server
-
-
 def batches_on(server) -> list:
     """Every batch the simulator holds, newest first."""
     return anthropic.Anthropic(base_url=server.url, api_key="sk-sim").messages.batches.list(limit=100).data

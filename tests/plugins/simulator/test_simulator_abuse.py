@@ -7,11 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx2
 import pytest
 from conftest import KEY
+from stalled_sockets import closed_by_server
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -114,18 +114,3 @@ def test_a_stalled_request_is_closed_and_a_slow_answer_to_a_complete_one_is_not(
         assert closed_by_server(stalled, within=3.0)
     finally:
         stalled.close()
-
-
-def closed_by_server(sock: socket.socket, within: float) -> bool:
-    """Whether the server closes ``sock`` within ``within`` seconds (whatever it says before closing)."""
-    deadline = time.monotonic() + within
-    try:
-        while time.monotonic() < deadline:
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            if sock.recv(65536) == b"":
-                return True
-    except TimeoutError:
-        return False
-    except ConnectionError:
-        return True
-    return False
