@@ -205,11 +205,17 @@ class Coordinator:
         :param model, max_tokens, temperature: defaults for prompts that omit them.
         :param system: a system prompt shared by every prompt.
         :param cache_shared_system: mark ``system`` for prompt caching and send
-            the first request alone until its first event, so the rest hit the cache.
+            the first request alone until it starts answering (or ends, in any
+            state), so the rest hit the cache.
         :param callbacks: one ``callback(chunk)`` (or ``None``) per prompt.
         :param transport_options: settings for the transport (``url``, ``token``…).
         :param plugins: plugins for this run only (a policy, a reporter).
-        :param options: request options for every prompt (``tools``, ``extra_headers``…).
+        :param options: request options for every prompt (``extra_headers``…), and:
+            ``output=`` a Pydantic model class or JSON Schema dict for a typed
+            answer (``TaskResult.parsed``, see :mod:`mac_core.structured`);
+            ``tools=`` API tool dicts or Python functions (``@mac_core.tool``),
+            which the task then calls in a loop up to ``max_tool_rounds``
+            (see :mod:`mac_core.tool_loop`).
 
         Blocks until every task is terminal. Ctrl-C cancels the run and
         raises ``KeyboardInterrupt``. Works from scripts, threads and notebooks.
