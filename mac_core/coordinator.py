@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .anthropic_api import check_http_client
 from .bridge import run_sync
@@ -18,6 +18,10 @@ from .results import TaskResult
 from .run import Run
 from .transport import ClientSettings, read_options
 from .workflow import Decide, HybridResult, run_hybrid
+
+if TYPE_CHECKING:  # the thread and the orchestrator build on the Coordinator, so they are imported when used
+    from .orchestrator import Orchestration
+    from .thread import Thread
 
 DEFAULT_MAX_TOKENS = 4096
 MODEL_ENV = "MAC_MODEL"
@@ -281,6 +285,29 @@ class Coordinator:
         """
         self._check_ready(kwargs.get("analysis_transport", "stream"))
         return run_sync(self.ahybrid, analyses, decide, **kwargs)
+
+    def thread(self, **kwargs: Any) -> Thread:
+        """A conversation on this coordinator's plugins: ``send`` a turn, ``fork`` continuations.
+
+        See :class:`mac_core.thread.Thread` for the parameters and what it keeps.
+        """
+        from .thread import Thread
+
+        return Thread(self, **kwargs)
+
+    async def aorchestrate(self, goal: str, **kwargs: Any) -> Orchestration:
+        """A lead model that spawns workers on this engine; the async twin of :meth:`orchestrate`."""
+        from .orchestrator import run_orchestration
+
+        return await run_orchestration(self, goal, **kwargs)
+
+    def orchestrate(self, goal: str, **kwargs: Any) -> Orchestration:
+        """Give a lead model a ``spawn_agents`` tool and run the workers it asks for, until it answers.
+
+        See :func:`mac_core.orchestrator.run_orchestration` for the parameters and the limits.
+        """
+        self._check_ready(kwargs.get("transport", "stream"))
+        return run_sync(self.aorchestrate, goal, **kwargs)
 
     def __repr__(self) -> str:
         return f"<Coordinator transports={sorted(self._transports)}>"
