@@ -17,14 +17,29 @@ tools on demand. Paths are checked by parameter name: any ``file_path``,
 ``path``, ``notebook_path`` is resolved (relative to the workspace, symlinks
 followed) and must stay inside it; glob patterns may not be absolute outside
 it or climb with ``..``.
+
+:class:`ConfinedAgent` is the one place these rules become Claude Agent SDK
+options (cwd, permission mode, tool set, hooks, no filesystem settings):
+``mac agent-server``'s session and the ``ray`` transport's agent workers both
+build their agent with it, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Collection
+import time
+import warnings
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the SDK is imported when an agent is built: WorkspaceGuard alone needs none of it
+    from claude_agent_sdk import ClaudeAgentOptions, PermissionResultDeny
+
+    from .config import QueryConfig
+
+log = logging.getLogger("mac_plugins.agent_server")
 
 PATH_PARAMETERS = ("file_path", "path", "notebook_path", "filePath")
 """Tool input keys that name one file or directory."""
@@ -136,3 +151,144 @@ class WorkspaceGuard:
                 fixed.append(part)
             return self.contains(os.path.join(*fixed))
         return True
+
+
+def tool_name(entry: str) -> str:
+    """The tool an ``allowedTools`` entry names: ``Write(src/**)`` names ``Write``."""
+    return entry.split("(", 1)[0].strip()
+
+
+def base_tools(allowed_tools: tuple[str, ...]) -> list[str]:
+    """The built-in tools the agent is given at all: those named in ``allowedTools``.
+
+    ``Write(src/**)`` gives ``Write``; MCP tools (``mcp__…``) come from their servers.
+    """
+    names = [tool_name(entry) for entry in allowed_tools if not entry.startswith("mcp__")]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def granted_tools(config: QueryConfig, guard: WorkspaceGuard) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The client's ``allowedTools`` split by the guard: the entries kept, and the tool names refused.
+
+    The client can only narrow the guard's allow-list: a refused tool is not
+    even offered to the CLI (the ``PreToolUse`` hook would refuse it anyway).
+    """
+    kept, refused = [], []
+    for entry in config.allowed_tools:
+        if guard.tool_refusal(tool_name(entry), config.mcp_servers):
+            refused.append(tool_name(entry))
+        else:
+            kept.append(entry)
+    return tuple(kept), tuple(dict.fromkeys(refused))
+
+
+def child_environment(config: QueryConfig, extra: dict[str, str]) -> dict[str, str]:
+    """What the CLI child gets over its parent's own environment.
+
+    The API key from the configuration when there is one; no non-essential
+    network traffic; and the server's bearer token variable blanked, so the
+    agent cannot read the token that guards it.
+    """
+    env = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "MAC_AGENT_TOKEN": "", **extra}
+    if config.api_key:
+        env["ANTHROPIC_API_KEY"] = config.api_key.reveal()
+    return env
+
+
+class ConfinedAgent:
+    """The SDK options and permission callbacks of one agent kept inside ``guard.workspace``.
+
+    :param config: the agent's :class:`~mac_plugins.agent_server.config.QueryConfig`.
+    :param guard: the :class:`WorkspaceGuard` every tool call passes.
+    :param env: extra environment for the CLI child (see :func:`child_environment`).
+    :param stderr: called with each line the CLI writes to stderr.
+
+    :ivar running_tools: tool-use id → (tool name, start time) of the tools
+        now running, kept by the tool hooks (for progress reports).
+    """
+
+    def __init__(
+        self,
+        config: QueryConfig,
+        guard: WorkspaceGuard,
+        *,
+        env: dict[str, str] | None = None,
+        stderr: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.guard = guard
+        self.env = dict(env or {})
+        self.stderr = stderr
+        self.running_tools: dict[str, tuple[str, float]] = {}
+
+    def options(self) -> ClaudeAgentOptions:
+        """The SDK options: workspace as cwd, ``acceptEdits``, the granted tools, the guard as a hook."""
+        from claude_agent_sdk import AgentDefinition, ClaudeAgentOptions, HookMatcher
+        from claude_agent_sdk.types import CanUseToolShadowedWarning
+
+        # The SDK warns that whole-tool allow rules skip can_use_tool. Here that is the
+        # design: the PreToolUse hook sees every call, can_use_tool only says no to the rest.
+        warnings.filterwarnings(
+            "ignore", message="can_use_tool will not be invoked", category=CanUseToolShadowedWarning
+        )
+        config = self.config
+        granted, _ = granted_tools(config, self.guard)
+        return ClaudeAgentOptions(
+            cwd=str(self.guard.workspace),
+            permission_mode="acceptEdits",
+            allowed_tools=list(granted),
+            tools=base_tools(granted),
+            system_prompt=config.system_prompt,
+            model=config.model,
+            agents={name: AgentDefinition(**d) for name, d in config.agents.items()} or None,
+            mcp_servers=config.mcp_servers,
+            # The workspace is not trusted: its .mcp.json and .claude/ settings could run programs.
+            strict_mcp_config=True,
+            setting_sources=[],
+            # An "@/etc/passwd" in a prompt would otherwise be read and attached, bypassing the hooks.
+            verbatim_prompts=True,
+            include_partial_messages=config.include_partial_messages,
+            max_turns=config.max_turns,
+            hooks={
+                "PreToolUse": [HookMatcher(hooks=[self.before_tool], on_failure="block")],
+                "PostToolUse": [HookMatcher(hooks=[self.after_tool])],
+                "PostToolUseFailure": [HookMatcher(hooks=[self.after_tool])],
+            },
+            can_use_tool=self.can_use_tool,
+            stderr=self.stderr,
+            env=child_environment(config, self.env),
+        )
+
+    async def before_tool(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
+        """The ``PreToolUse`` hook: deny what :meth:`WorkspaceGuard.refusal` refuses, note the rest as running."""
+        name = hook_input.get("tool_name", "")
+        reason = self.guard.refusal(name, hook_input.get("tool_input") or {}, self.config.mcp_servers)
+        if reason:
+            log.info("refused a tool call: %s", reason)
+            return {
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "deny",
+                    "permissionDecisionReason": reason,
+                }
+            }
+        if tool_use_id:
+            self.running_tools[tool_use_id] = (name, time.monotonic())
+        return {}
+
+    async def after_tool(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
+        """The ``PostToolUse``/``PostToolUseFailure`` hook: the tool is no longer running."""
+        self.running_tools.pop(tool_use_id, None)
+        return {}
+
+    async def can_use_tool(
+        self, tool_name: str, tool_input: dict[str, Any], context: Any
+    ) -> PermissionResultDeny:
+        """The permission prompt: there is no one to ask, so no (with the guard's reason when it has one)."""
+        from claude_agent_sdk import PermissionResultDeny
+
+        # Reached only by calls the allowed tools do not pre-approve.
+        reason = self.guard.refusal(tool_name, tool_input, self.config.mcp_servers) or (
+            f"{tool_name} is not pre-approved here (see allowedTools)"
+        )
+        return PermissionResultDeny(message=reason)

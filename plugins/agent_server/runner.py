@@ -109,8 +109,13 @@ class AgentServer:
         self.host = host
         self.max_frame_bytes = max_frame_bytes
         self._server = ThreadedServer(
-            lambda port: uvicorn_config(create_app(self.settings), host=host, port=port, max_frame_bytes=max_frame_bytes),
-            host=host, name="agent server", start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT,
+            lambda port: uvicorn_config(
+                create_app(self.settings), host=host, port=port, max_frame_bytes=max_frame_bytes
+            ),
+            host=host,
+            name="agent server",
+            start_timeout=START_TIMEOUT,
+            stop_timeout=STOP_TIMEOUT,
         )
 
     @property

@@ -13,24 +13,33 @@ import contextlib
 import logging
 import time
 import uuid
-import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
-from claude_agent_sdk import (
-    AgentDefinition,
-    ClaudeAgentOptions,
-    ClaudeSDKClient,
-    HookMatcher,
-    PermissionResultDeny,
-)
-from claude_agent_sdk.types import CanUseToolShadowedWarning
+from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 
 from .config import QueryConfig
-from .confinement import WorkspaceGuard
+from .confinement import (
+    ConfinedAgent,
+    WorkspaceGuard,
+    base_tools,
+    child_environment,
+    granted_tools,
+    tool_name,
+)
 from .wire import frame, sdk_message, tool_progress
+
+__all__ = [
+    "AgentSession",
+    "ClientFactory",
+    "Outbox",
+    "base_tools",
+    "child_environment",
+    "granted_tools",
+    "tool_name",
+]
 
 log = logging.getLogger("mac_plugins.agent_server")
 
@@ -39,12 +48,6 @@ STOP_INTERRUPT_TIMEOUT = 2.0
 
 MAX_PENDING_COMMANDS = 64
 """Client messages waiting for the agent (before it is up, or behind an interrupt)."""
-
-# The SDK warns that whole-tool allow rules skip can_use_tool. Here that is the
-# design: the PreToolUse hook sees every call, can_use_tool only says no to the rest.
-warnings.filterwarnings(
-    "ignore", message="can_use_tool will not be invoked", category=CanUseToolShadowedWarning
-)
 
 
 class Outbox:
@@ -102,48 +105,6 @@ ClientFactory = Callable[[ClaudeAgentOptions], Any]
 """Makes the SDK client from the options (``ClaudeSDKClient``; tests pass a fake)."""
 
 
-def tool_name(entry: str) -> str:
-    """The tool an ``allowedTools`` entry names: ``Write(src/**)`` names ``Write``."""
-    return entry.split("(", 1)[0].strip()
-
-
-def base_tools(allowed_tools: tuple[str, ...]) -> list[str]:
-    """The built-in tools the agent is given at all: those named in ``allowedTools``.
-
-    ``Write(src/**)`` gives ``Write``; MCP tools (``mcp__…``) come from their servers.
-    """
-    names = [tool_name(entry) for entry in allowed_tools if not entry.startswith("mcp__")]
-    return list(dict.fromkeys(name for name in names if name))
-
-
-def granted_tools(config: QueryConfig, guard: WorkspaceGuard) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The client's ``allowedTools`` split by the guard: the entries kept, and the tool names refused.
-
-    The client can only narrow the guard's allow-list: a refused tool is not
-    even offered to the CLI (the ``PreToolUse`` hook would refuse it anyway).
-    """
-    kept, refused = [], []
-    for entry in config.allowed_tools:
-        if guard.tool_refusal(tool_name(entry), config.mcp_servers):
-            refused.append(tool_name(entry))
-        else:
-            kept.append(entry)
-    return tuple(kept), tuple(dict.fromkeys(refused))
-
-
-def child_environment(config: QueryConfig, extra: dict[str, str]) -> dict[str, str]:
-    """What the CLI child gets over the server's own environment.
-
-    The API key from ``/config`` when one was posted; no non-essential network
-    traffic; and the server's bearer token variable blanked, so the agent
-    cannot read the token that guards it.
-    """
-    env = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "MAC_AGENT_TOKEN": "", **extra}
-    if config.api_key:
-        env["ANTHROPIC_API_KEY"] = config.api_key.reveal()
-    return env
-
-
 class AgentSession:
     """One ``ClaudeSDKClient`` query, fed by :meth:`submit` and drained through an :class:`Outbox`.
 
@@ -181,40 +142,19 @@ class AgentSession:
         self._interrupt_timeout = interrupt_timeout
         self._start_timeout = start_timeout
         self._turn_active = False
-        self._running_tools: dict[str, tuple[str, float]] = {}
+        # The confinement shared with the ray transport's agents; its hooks keep the running tools.
+        self._confined = ConfinedAgent(config, guard, env=self._env, stderr=self._on_stderr)
+        self._running_tools = self._confined.running_tools
+        self._before_tool = self._confined.before_tool
+        self._after_tool = self._confined.after_tool
+        self._can_use_tool = self._confined.can_use_tool
         self._commands_in, self._commands_out = anyio.create_memory_object_stream[tuple[str, Any]](
             MAX_PENDING_COMMANDS
         )
 
     def options(self) -> ClaudeAgentOptions:
-        """The SDK options: workspace as cwd, ``acceptEdits``, the granted tools, the guard as a hook."""
-        config = self.config
-        granted, _ = granted_tools(config, self.guard)
-        return ClaudeAgentOptions(
-            cwd=str(self.guard.workspace),
-            permission_mode="acceptEdits",
-            allowed_tools=list(granted),
-            tools=base_tools(granted),
-            system_prompt=config.system_prompt,
-            model=config.model,
-            agents={name: AgentDefinition(**d) for name, d in config.agents.items()} or None,
-            mcp_servers=config.mcp_servers,
-            # The workspace is not trusted: its .mcp.json and .claude/ settings could run programs.
-            strict_mcp_config=True,
-            setting_sources=[],
-            # An "@/etc/passwd" in a prompt would otherwise be read and attached, bypassing the hooks.
-            verbatim_prompts=True,
-            include_partial_messages=config.include_partial_messages,
-            max_turns=config.max_turns,
-            hooks={
-                "PreToolUse": [HookMatcher(hooks=[self._before_tool], on_failure="block")],
-                "PostToolUse": [HookMatcher(hooks=[self._after_tool])],
-                "PostToolUseFailure": [HookMatcher(hooks=[self._after_tool])],
-            },
-            can_use_tool=self._can_use_tool,
-            stderr=self._on_stderr,
-            env=child_environment(config, self._env),
-        )
+        """The SDK options (:meth:`ConfinedAgent.options`): workspace as cwd, ``acceptEdits``, the guard as a hook."""
+        return self._confined.options()
 
     def submit(self, kind: str, payload: Any = None) -> str | None:
         """Queue ``("user", SDKUserMessage)`` or ``("interrupt", None)``; the error text if refused."""
@@ -346,37 +286,6 @@ class AgentSession:
             self._emit(frame("error", error=f"interrupt failed: {exc}"))
         else:
             self._emit(frame("info", data="interrupt acknowledged by the agent; the turn ends with a result"))
-
-    # --- permission callbacks ---------------------------------------------------
-
-    async def _before_tool(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
-        name = hook_input.get("tool_name", "")
-        reason = self.guard.refusal(name, hook_input.get("tool_input") or {}, self.config.mcp_servers)
-        if reason:
-            log.info("refused a tool call: %s", reason)
-            return {
-                "hookSpecificOutput": {
-                    "hookEventName": "PreToolUse",
-                    "permissionDecision": "deny",
-                    "permissionDecisionReason": reason,
-                }
-            }
-        if tool_use_id:
-            self._running_tools[tool_use_id] = (name, time.monotonic())
-        return {}
-
-    async def _after_tool(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
-        self._running_tools.pop(tool_use_id, None)
-        return {}
-
-    async def _can_use_tool(
-        self, tool_name: str, tool_input: dict[str, Any], context: Any
-    ) -> PermissionResultDeny:
-        # Reached only by calls the allowed tools do not pre-approve: there is no one to ask, so no.
-        reason = self.guard.refusal(tool_name, tool_input, self.config.mcp_servers) or (
-            f"{tool_name} is not pre-approved on this server (see allowedTools in /config)"
-        )
-        return PermissionResultDeny(message=reason)
 
 
 async def _one(message: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
