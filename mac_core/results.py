@@ -181,6 +181,9 @@ class TaskResult:
         value (a dict) for a JSON Schema; ``None`` otherwise (no ``output=``,
         or the task did not complete; an answer that does not conform is
         ``failed`` with ``error_type`` ``"invalid_output"``, its text kept).
+    :ivar server: for a task delegated to an agent server (``agent-ws``), the
+        server that ran it, as ``http(s)://host:port[/prefix]`` (never with
+        credentials or a query), when the task completed or failed there; else ``None``.
     """
 
     index: int
@@ -205,6 +208,7 @@ class TaskResult:
     thinking: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     parsed: Any = None
+    server: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -240,6 +244,7 @@ class TaskResult:
             "thinking": self.thinking,
             "tool_calls": [_json_ready_call(call) for call in self.tool_calls],
             "parsed": _json_ready(self.parsed),
+            "server": self.server,
         }
 
 

@@ -138,6 +138,7 @@ class TaskRunner:
             "request_id": completion.request_id,
             "retries": completion.retries,
             "cost_usd": completion.cost_usd,
+            "server": completion.server,
         }
         if task.stopped:  # the answer arrived whole, but a policy stopped the task on one of its events
             return self._result(INTERRUPTED, interrupt_reason=task.interrupt_reason, **common)
@@ -188,6 +189,7 @@ def failed_result(task: Task, run: Run, exc: Exception, *, transport: Transport)
         return task_result(
             task, run, FAILED, transport=transport, error=str(exc), request_id=exc.request_id,
             status_code=exc.status_code, error_type=known_error_type(exc.error_type), retries=exc.retries,
+            server=exc.server,
         )
     log.debug("task %s raised", task.name, exc_info=exc)
     return task_result(task, run, FAILED, transport=transport, error=f"{type(exc).__name__}: {exc}",

@@ -183,6 +183,7 @@ class Completion:
     :ivar cost_usd: what the far side says the task cost; ``None`` lets the
         engine price ``usage`` when the transport :attr:`~Transport.bills_tokens`.
     :ivar retries: how many times the request was retried before this answer.
+    :ivar server: the agent server that ran the task (``agent-ws``), without credentials or query.
     """
 
     text: str | None = None
@@ -191,6 +192,7 @@ class Completion:
     request_id: str | None = None
     cost_usd: float | None = None
     retries: int = 0
+    server: str | None = None
 
 
 class TransportError(Exception):
@@ -200,6 +202,7 @@ class TransportError(Exception):
     :ivar error_type: the API's error type (``overloaded_error``…), when known.
     :ivar request_id: the API's request id, when known.
     :ivar retries: how many times the request was retried before this failure.
+    :ivar server: the agent server where it failed (``agent-ws``), without credentials or query.
     """
 
     def __init__(
@@ -210,12 +213,14 @@ class TransportError(Exception):
         error_type: str | None = None,
         request_id: str | None = None,
         retries: int = 0,
+        server: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.error_type = error_type
         self.request_id = request_id
         self.retries = retries
+        self.server = server
 
 
 class Transport(abc.ABC):
