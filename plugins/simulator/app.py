@@ -7,7 +7,7 @@ and ``/ws`` with 403 unless it is allowed (a web page must not drive an agent
 that writes files), adds a ``request-id`` header to every response, answers
 a crash with the API's 500 body, counts statuses and logs one line per
 request at debug level. Unknown paths get the API's 404 body; ``/api/hello`` (Claude
-Code's connectivity check) answers 200.
+Code's connectivity check) answers 200; ``GET /v1/_mac/stats`` answers the counters as JSON.
 """
 
 from __future__ import annotations
@@ -148,6 +148,22 @@ async def _hello(request: Request) -> JSONResponse:
     return JSONResponse({"message": "hello"})
 
 
+STATS_PATH = "/v1/_mac/stats"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+async def _stats(request: Request) -> JSONResponse:
+    """``GET /v1/_mac/stats``: the counters and the rate limits as JSON, for a benchmark in another process.
+
+    Answered to loopback clients only (404 to others, as if it did not exist): a simulator listening on a
+    public interface does not show its traffic.
+    """
+    if request.client is None or request.client.host not in LOOPBACK:
+        raise HTTPException(404)
+    state = request.app.state.simulator
+    return JSONResponse({**state.stats.as_json(), "limits": state.limiter.as_json()})
+
+
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return exc.response()
@@ -195,6 +211,7 @@ def create_app(settings: SimulatorSettings | None = None) -> SimulatorApp:
         *model_routes(),
         *batches.routes(),
         Route("/api/hello", _hello, methods=["GET", "HEAD"]),
+        Route(STATS_PATH, _stats, methods=["GET"]),
         *agent_routes(token_delay=settings.token_delay, seed=settings.seed, workspace=settings.agent_workspace),
     ]
     app = SimulatorApp(

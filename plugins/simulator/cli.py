@@ -6,7 +6,30 @@ import pathlib
 
 import click
 
+from .rate_limits import RateLimits, parse_model_limit
 from .settings import FAULT_KINDS, RANDOM_FAULTS, SimulatorSettings
+
+
+def _parse_model_limits(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, RateLimits]:
+    limits: dict[str, RateLimits] = {}
+    for value in values:
+        try:
+            model, model_limits = parse_model_limit(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        if model in limits:
+            raise click.BadParameter(f"{model!r} is given twice")
+        limits[model] = model_limits
+    return limits
+
+
+def _describe_limits(settings: SimulatorSettings) -> str:
+    def describe(limits: RateLimits) -> str:
+        return ", ".join(f"{name}={getattr(limits, name) or 'unlimited'}" for name in ("rpm", "itpm", "otpm"))
+
+    parts = [f"every model {describe(RateLimits(settings.rpm, settings.itpm, settings.otpm))}"]
+    parts += [f"{model} {describe(limits)}" for model, limits in settings.model_limits.items()]
+    return "; ".join(parts)
 
 
 @click.command("sim")
@@ -31,9 +54,18 @@ from .settings import FAULT_KINDS, RANDOM_FAULTS, SimulatorSettings
               help="Directory where the scripted agent's Write/Edit/Read act (default: simulated tools).")
 @click.option("--allow-origin", "allowed_origins", multiple=True,
               help="A browser origin allowed to use /config and /ws (repeatable; others get 403).")
+@click.option("--rpm", default=None, type=click.IntRange(1), help="Requests per minute of every model (default: unlimited).")
+@click.option("--itpm", default=None, type=click.IntRange(1),
+              help="Uncached input tokens per minute of every model (default: unlimited).")
+@click.option("--otpm", default=None, type=click.IntRange(1),
+              help="Output tokens per minute of every model (default: unlimited).")
+@click.option("--model-limit", "model_limits", multiple=True, callback=_parse_model_limits,
+              metavar="MODEL:rpm=N,itpm=N,otpm=N",
+              help="Limits of one model, over --rpm/--itpm/--otpm (repeatable; any of the three).")
 def sim_command(host: str, port: int, tokens: int, token_delay: float, ttft: float, fault_rate: float,
                 faults: tuple[str, ...], seed: int, slow_seconds: float, batch_delay: float,
-                agent_workspace: pathlib.Path | None, allowed_origins: tuple[str, ...]) -> None:
+                agent_workspace: pathlib.Path | None, allowed_origins: tuple[str, ...], rpm: int | None,
+                itpm: int | None, otpm: int | None, model_limits: dict[str, RateLimits]) -> None:
     """Serve a simulated Anthropic API (Messages, Batches) and a scripted agent (/config, /ws).
 
     Point a client at it with ANTHROPIC_BASE_URL and any API key. A user
@@ -55,6 +87,7 @@ def sim_command(host: str, port: int, tokens: int, token_delay: float, ttft: flo
         tokens=tokens, token_delay=token_delay, ttft=ttft, seed=seed, fault_rate=fault_rate,
         faults=faults or RANDOM_FAULTS, slow_seconds=slow_seconds, batch_delay=batch_delay,
         agent_workspace=agent_workspace, allowed_origins=allowed_origins,
+        rpm=rpm, itpm=itpm, otpm=otpm, model_limits=model_limits,
     )
 
     def announce(url: str) -> None:
@@ -63,6 +96,8 @@ def sim_command(host: str, port: int, tokens: int, token_delay: float, ttft: flo
         if fault_rate:
             click.echo(f"  random faults: {fault_rate:g} of requests, from {', '.join(settings.faults)} "
                        f"(seed {seed})", err=True)
+        if rpm or itpm or otpm or model_limits:
+            click.echo(f"  rate limits: {_describe_limits(settings)}", err=True)
         if host not in ("127.0.0.1", "::1", "localhost"):
             click.echo(f"  warning: listening on {host}, reachable from other machines", err=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -12,7 +13,9 @@ from starlette.types import Receive, Scope, Send
 from .answer import compose
 from .cache import input_tokens
 from .faults import retry_after_seconds
-from .state import state_of
+from .rate_limits import NEVER_FITS, ModelBuckets, retry_after_headers
+from .settings import SimulatorStats
+from .state import SimulatorState, state_of
 from .streaming import AnswerResponse
 from .wire import ApiError, read_json
 
@@ -86,22 +89,69 @@ class MessagesEndpoint:
 create_message = MessagesEndpoint()
 
 
+STATUS_FAULTS = ("rate_limit", "overloaded", "server_error")  # faults answered with an error status, not an answer
+
+
 async def _answer(request: Request) -> AnswerResponse:
     state = state_of(request)
     body = await read_json(request, state.settings.max_body_bytes)
     check_messages_request(body)
+    buckets = state.limiter.buckets(body["model"]) if state.limiter.enabled else None
+    if buckets is None:
+        return _admit(request, state, body, None)
+    try:
+        return _admit(request, state, body, buckets)
+    except ApiError as exc:  # errors report the limits too, as the API's do
+        exc.headers.update((name.decode(), value.decode()) for name, value in buckets.headers(time.time()))
+        raise
+
+
+def _admit(request: Request, state: SimulatorState, body: dict[str, Any], buckets: ModelBuckets | None) -> AnswerResponse:
+    """The answer to a checked request, once its fault is drawn and its rate limits allow it."""
     fault = state.faults.pick(request.headers)
     stream = body.get("stream", False)
-    state.stats.messages += 1
+    stats = state.stats
+    stats.messages += 1
     note = request.scope["mac_sim"]
     note["outcome"] = ("stream" if stream else "json") + (f" fault={fault}" if fault else "")
-    if fault:
-        state.stats.faults[fault] += 1
-    if fault in ("rate_limit", "overloaded", "server_error") or (fault == "midstream" and not stream):
+    if fault in STATUS_FAULTS or (fault == "midstream" and not stream):
+        stats.faults[fault] += 1
         raise status_fault(fault, request, state.settings.retry_after)
+    max_tokens = body["max_tokens"]
+    if buckets is not None:  # requests and output first: a refusal then costs no answer and writes no cache
+        _refuse_if_short(buckets, None, max_tokens, stats, note)
     answer = compose(body, state.settings, state.cache)
+    charged = answer.input.input_tokens + answer.input.cache_creation_input_tokens  # cache reads are free
+    rate_headers: list[tuple[bytes, bytes]] = []
+    if buckets is not None:
+        if buckets.input is not None:
+            _refuse_if_short(buckets, charged, max_tokens, stats, note)
+        buckets.take(charged, max_tokens)
+        rate_headers = buckets.headers(time.time())
+    if fault:
+        stats.faults[fault] += 1
+    model = answer.model
+    stats.admitted[model] += 1
+    stats.admitted_input_tokens[model] += charged
     note["outcome"] += f" {answer.stop_reason} out={answer.output_tokens}"
-    return AnswerResponse(answer, stream=stream, fault=fault, settings=state.settings, stats=state.stats, note=note)
+    return AnswerResponse(answer, stream=stream, fault=fault, settings=state.settings, stats=stats, note=note,
+                          buckets=buckets, reserved=max_tokens, headers=rate_headers)
+
+
+def _refuse_if_short(buckets: ModelBuckets, input_tokens: int | None, max_tokens: int, stats: SimulatorStats,
+                     note: dict[str, Any]) -> None:
+    """Raise the API's 429 ``rate_limit_error`` (with ``retry-after``) unless the request fits the buckets now."""
+    seconds, which = buckets.shortfall(input_tokens=input_tokens, max_tokens=max_tokens)
+    if not which:
+        return
+    stats.rate_limited += 1
+    stats.rate_limited_by[which] += 1
+    note["outcome"] += f" rate-limited ({which})"
+    message = buckets.refusal_message(which)
+    if seconds == NEVER_FITS:
+        message += " This request alone is larger than the limit, so it can never fit."
+    headers = {name.decode(): value.decode() for name, value in retry_after_headers(seconds)}
+    raise ApiError(429, message, headers)
 
 
 async def count_message_tokens(request: Request) -> JSONResponse:

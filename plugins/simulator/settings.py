@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pathlib
+import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from mac_core.serving import ConnectionLimits
+
+from .rate_limits import RateLimits, rate_limits_of
 
 FAULT_KINDS = ("rate_limit", "overloaded", "server_error", "midstream", "disconnect", "slow", "stall", "malformed")
 """Every fault the simulator can inject (``x-mac-sim-fault: KIND`` or ``--fault KIND``)."""
@@ -40,6 +45,11 @@ class SimulatorSettings:
         (``/config``, ``/ws``); any other ``Origin`` gets 403, as on the agent server.
     :param request_timeout: seconds a client has to send a whole request before its connection is closed.
     :param max_connections: open connections beyond which the oldest one not being answered is closed.
+    :param rpm: requests per minute every model may make (``None``: unlimited).
+    :param itpm: uncached input tokens per minute of every model (``None``: unlimited).
+    :param otpm: output tokens per minute of every model (``None``: unlimited).
+    :param model_limits: limits of particular models, ``{model: RateLimits(...)}`` or ``{model: {"rpm": N, ...}}``;
+        a limit an entry leaves out is ``rpm``/``itpm``/``otpm``'s. See :mod:`.rate_limits`.
     """
 
     tokens: int = 50
@@ -58,8 +68,17 @@ class SimulatorSettings:
     allowed_origins: tuple[str, ...] = ()
     request_timeout: float = 30.0  # batches may carry hundreds of megabytes
     max_connections: int = 8192  # benchmarks open a couple of thousand connections at once
+    rpm: int | None = None
+    itpm: int | None = None
+    otpm: int | None = None
+    model_limits: Mapping[str, RateLimits] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
+        RateLimits(self.rpm, self.itpm, self.otpm)  # raises naming a bad limit
+        if not isinstance(self.model_limits, Mapping):
+            raise ValueError(f"model_limits must be a mapping of model to limits, not {type(self.model_limits).__name__}")
+        limits = {model: rate_limits_of(value, model) for model, value in self.model_limits.items()}
+        object.__setattr__(self, "model_limits", limits)
         unknown = [kind for kind in self.faults if kind not in FAULT_KINDS]
         if unknown:
             raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(FAULT_KINDS)}")
@@ -93,6 +112,13 @@ class SimulatorStats:
     :ivar statuses: responses sent, by HTTP status.
     :ivar batches: batches created.
     :ivar batch_requests: batch requests processed (succeeded or errored).
+    :ivar rate_limited: requests refused with 429 because a rate-limit bucket was empty
+        (injected ``rate_limit`` faults are counted in ``faults`` only).
+    :ivar rate_limited_by: those refusals by the bucket that refused: ``requests``, ``input-tokens``, ``output-tokens``.
+    :ivar admitted: Messages requests answered (not refused, not a status fault), by model.
+    :ivar admitted_input_tokens: input tokens charged to the limits (uncached and cache writes), by model.
+    :ivar admitted_output_tokens: output tokens produced by finished answers, by model.
+    :ivar started: ``time.monotonic()`` when the counters began (for rates over the run).
     """
 
     requests: int = 0
@@ -105,6 +131,20 @@ class SimulatorStats:
     statuses: Counter[int] = field(default_factory=Counter)
     batches: int = 0
     batch_requests: int = 0
+    rate_limited: int = 0
+    rate_limited_by: Counter[str] = field(default_factory=Counter)
+    admitted: Counter[str] = field(default_factory=Counter)
+    admitted_input_tokens: Counter[str] = field(default_factory=Counter)
+    admitted_output_tokens: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+    def as_json(self) -> dict[str, Any]:
+        """Every counter as JSON-ready values (counters as objects with string keys), plus ``elapsed`` seconds."""
+        data: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            data[name] = {str(key): count for key, count in value.items()} if isinstance(value, Counter) else value
+        data["elapsed"] = time.monotonic() - data.pop("started")
+        return data
 
 
 def connection_limits(settings: SimulatorSettings) -> ConnectionLimits:

@@ -9,12 +9,13 @@ from starlette.requests import Request
 
 from .cache import PromptCache
 from .faults import FaultPicker
+from .rate_limits import RateLimiter, RateLimits
 from .settings import SimulatorSettings, SimulatorStats
 
 
 @dataclass
 class SimulatorState:
-    """The settings, counters, prompt cache and fault draw of one simulator app.
+    """The settings, counters, prompt cache, fault draw and rate-limit buckets of one simulator app.
 
     ``tasks`` is the app's task group for background work (batches), open
     while the app's lifespan runs.
@@ -25,9 +26,12 @@ class SimulatorState:
     cache: PromptCache = field(default_factory=PromptCache)
     tasks: TaskGroup | None = None
     faults: FaultPicker = field(init=False)
+    limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.faults = FaultPicker(self.settings)
+        settings = self.settings
+        self.limiter = RateLimiter(RateLimits(settings.rpm, settings.itpm, settings.otpm), settings.model_limits)
 
 
 def state_of(request: Request) -> SimulatorState:

@@ -20,6 +20,7 @@ import sniffio
 from starlette.types import Receive, Scope, Send
 
 from .answer import Answer
+from .rate_limits import ModelBuckets
 from .settings import SimulatorSettings, SimulatorStats
 from .wire import compact_json, sse_event
 
@@ -28,6 +29,7 @@ PING = sse_event({"type": "ping"})
 MESSAGE_STOP = sse_event({"type": "message_stop"})
 OVERLOADED_EVENT = sse_event({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
 MALFORMED_EVENT = b"event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"delta\": {oops\n\n"
+DELTA_PREFIX = b"event: content_block_delta\n"  # an event carrying output (text, thinking or tool input)
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 ENDED_FAULTS = ("midstream", "disconnect", "stall")  # faults after which no message_stop is sent
 Plan = list[tuple[float, bytes]]  # (seconds to wait, then the event's bytes)
@@ -106,21 +108,39 @@ class AnswerResponse:
     """
 
     def __init__(self, answer: Answer, *, stream: bool, fault: str | None, settings: SimulatorSettings,
-                 stats: SimulatorStats, note: dict[str, Any]) -> None:
+                 stats: SimulatorStats, note: dict[str, Any], buckets: ModelBuckets | None = None,
+                 reserved: int = 0, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.answer = answer
         self.stream = stream
         self.fault = fault
         self.settings = settings
         self.stats = stats
         self.note = note
+        self.buckets = buckets
+        self.reserved = reserved
+        self.headers = headers or []
         self._complete = False  # the last byte is being sent: a disconnect now is no longer the client leaving
         self._abort = False
+        self._plan: Plan = []
+        self._sent = 0  # events of the plan sent so far
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         work = self._stream if self.stream else self._json
-        await self._until_disconnect(receive, lambda: work(send))
+        try:
+            await self._until_disconnect(receive, lambda: work(send))
+        finally:
+            self._settle()
         if self._abort:
             raise AbortConnection("the disconnect fault drops this connection")
+
+    def _settle(self) -> None:
+        """Count the output produced and correct the model's output reservation to it."""
+        produced = self.answer.output_tokens
+        if self.stream and (self.fault in ENDED_FAULTS or self._sent < len(self._plan) or not self._plan):
+            produced = sum(1 for _, event in self._plan[: self._sent] if event.startswith(DELTA_PREFIX))
+        self.stats.admitted_output_tokens[self.answer.model] += produced
+        if self.buckets is not None:
+            self.buckets.settle_output(self.reserved, produced)
 
     async def _until_disconnect(self, receive: Receive, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work``; cancel it (and count the client as gone) when the client goes away first."""
@@ -149,8 +169,10 @@ class AnswerResponse:
             plan = plan[:middle]
         elif fault == "malformed":
             plan = [*plan[:middle], (0.0, MALFORMED_EVENT), *plan[middle:]]
+        self._plan = plan
         sleep = _sleep_function()
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        headers = [*SSE_HEADERS, *self.headers] if self.headers else SSE_HEADERS
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         self.stats.streams_started += 1
         self.stats.streams_open += 1
         try:
@@ -158,6 +180,7 @@ class AnswerResponse:
                 if delay:
                     await sleep(delay)
                 await send({"type": "http.response.body", "body": event, "more_body": True})
+                self._sent += 1
             if fault == "stall":
                 await anyio.sleep_forever()
             if fault == "disconnect":
@@ -178,7 +201,7 @@ class AnswerResponse:
         body = compact_json(self.answer.message())
         if fault == "malformed":
             body = body[: len(body) // 2]
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *self.headers]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if fault in ("disconnect", "stall"):
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
