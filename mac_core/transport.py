@@ -84,6 +84,10 @@ class ClientSettings:
     :ivar connect_timeout: seconds to establish a connection.
     :ivar idle_timeout: seconds a stream may go without an event.
     :ivar request_timeout: seconds a non-streaming request may take in all.
+    :ivar scheduler_retries: the run's rate-limit scheduler sends requests
+        refused with 429 or 529 again (after their ``retry-after`` and the
+        limits allow), so the SDK's clients must not retry those two
+        themselves; they still retry 408, 409, other 5xx and connection errors.
     :ivar http_client: the HTTP stack under the SDK for Messages API
         transports: ``"httpx"`` (the SDK's default) or ``"aiohttp"`` (the
         SDK's ``DefaultAioHttpClient``: about half the CPU per streamed event;
@@ -102,6 +106,7 @@ class ClientSettings:
     idle_timeout: float = 60.0
     request_timeout: float = 600.0
     http_client: str = "httpx"
+    scheduler_retries: bool = False
     transport_options: Mapping[str, Any] = field(default_factory=dict)
     options: Any = None
 
@@ -184,6 +189,8 @@ class Completion:
         engine price ``usage`` when the transport :attr:`~Transport.bills_tokens`.
     :ivar retries: how many times the request was retried before this answer.
     :ivar server: the agent server that ran the task (``agent-ws``), without credentials or query.
+    :ivar headers: the HTTP response's headers (a ``rate_limited`` transport
+        sets them: the rate-limit scheduler learns the limits from them).
     """
 
     text: str | None = None
@@ -193,6 +200,7 @@ class Completion:
     cost_usd: float | None = None
     retries: int = 0
     server: str | None = None
+    headers: Mapping[str, str] | None = None
 
 
 class TransportError(Exception):
@@ -203,6 +211,8 @@ class TransportError(Exception):
     :ivar request_id: the API's request id, when known.
     :ivar retries: how many times the request was retried before this failure.
     :ivar server: the agent server where it failed (``agent-ws``), without credentials or query.
+    :ivar headers: the HTTP response's headers, when there was a response
+        (``retry-after`` and the rate-limit headers of a 429).
     """
 
     def __init__(
@@ -214,6 +224,7 @@ class TransportError(Exception):
         request_id: str | None = None,
         retries: int = 0,
         server: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -221,6 +232,7 @@ class TransportError(Exception):
         self.request_id = request_id
         self.retries = retries
         self.server = server
+        self.headers = headers
 
 
 class Transport(abc.ABC):
@@ -240,6 +252,15 @@ class Transport(abc.ABC):
     :cvar bills_tokens: its tasks are billed by Messages API token counts, so
         the engine prices each result's usage (``TaskResult.cost_usd``) with
         :mod:`mac_core.pricing`, at the batch discount when it :attr:`batches`.
+    :cvar rate_limited: each :meth:`run_task` call sends one Messages API
+        request for ``task.model`` with ``task.max_tokens``, so the engine's
+        rate-limit scheduler admits it (:mod:`mac_core.rate_limits`). Such a
+        transport reports the response headers (``Completion.headers``,
+        ``TransportError.headers``), raises ``TransportError`` with
+        ``status_code`` 429 or 529 before emitting anything when refused, and
+        builds its SDK clients with :func:`~mac_core.anthropic_api.make_client`
+        (which leaves 429 and 529 to the scheduler when
+        ``settings.scheduler_retries``).
     :cvar options_type: the dataclass its ``transport_options`` must fit
         (see the module docstring); :class:`NoOptions` for none, ``None`` to
         take any mapping unchecked. The core checks them before anything is
@@ -252,6 +273,7 @@ class Transport(abc.ABC):
     task_options: ClassVar[frozenset[str]] = frozenset()
     batches: ClassVar[bool] = False
     bills_tokens: ClassVar[bool] = False
+    rate_limited: ClassVar[bool] = False
     options_type: ClassVar[type | None] = None
 
     def __init__(self, settings: ClientSettings) -> None:
