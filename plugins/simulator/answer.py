@@ -4,11 +4,11 @@ The script (:mod:`.script`) decides: ``[[reply: TEXT]]`` is answered with
 TEXT; ``[[tool: NAME {json}]]`` directives become ``tool_use`` blocks one
 response at a time (the next one after each ``tool_result``; a ``[[tools:
 A {json} | B {json}]]`` directive is one response with a block per call), then a closing
-text (the reply if one is scripted, else ``Done: NAME succeeded.``);
-otherwise deterministic words. A request with ``output_config.format`` (a
+text (the reply if one is scripted, its ``{{tool_results}}`` replaced by the
+tool results' text, else ``Done: NAME succeeded.``); otherwise deterministic words. A request with ``output_config.format`` (a
 JSON schema) is answered with JSON (:mod:`.structured`). ``max_tokens`` and
 ``stop_sequences`` cut the text as the API would, and ``thinking: {"type":
-"enabled"}`` adds a thinking block first.
+"enabled"}`` adds a thinking block first (``[[thinking: TEXT]]`` scripts it).
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cache import InputUsage, PromptCache
-from .script import count_tokens, generated_words, message_text, script_of, tool_turns, words
+from .script import (
+    TOOL_RESULTS,
+    count_tokens,
+    generated_words,
+    message_text,
+    script_of,
+    tool_results_text,
+    tool_turns,
+    words,
+)
 from .settings import SimulatorSettings
 from .structured import requested_schema, structured_text
 from .wire import ApiError, new_id
@@ -83,7 +92,7 @@ def compose(request: dict[str, Any], settings: SimulatorSettings, cache: PromptC
     blocks: list[Block] = []
     thinking = request.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") == "enabled":
-        blocks.append(_thinking_block(prompt, settings.seed))
+        blocks.append(_thinking_block(prompt, settings.seed, script.thinking))
     offered = {tool.get("name") for tool in request.get("tools") or () if isinstance(tool, dict)}
     called = tool_turns(messages)
     stop_sequence = None
@@ -103,12 +112,18 @@ def compose(request: dict[str, Any], settings: SimulatorSettings, cache: PromptC
         elif schema is not None:  # structured outputs: JSON in the schema's shape (or the scripted JSON)
             text = structured_text(schema, script.reply, prompt, settings.seed)
         elif script.steps:
-            text = script.reply if script.reply is not None else _closing_text(messages)
+            text = (
+                _scripted_closing(script.reply, messages)
+                if script.reply is not None
+                else _closing_text(messages)
+            )
         elif script.reply is not None:
             text = script.reply
         else:
             text = "".join(generated_words(prompt, settings.tokens, settings.seed))
-        chunks, stop_sequence = _cut_at_stop_sequence(words(text) if text else [], request.get("stop_sequences"))
+        chunks, stop_sequence = _cut_at_stop_sequence(
+            words(text) if text else [], request.get("stop_sequences")
+        )
         stop_reason = "stop_sequence" if stop_sequence is not None else "end_turn"
         if len(chunks) > request["max_tokens"]:
             chunks, stop_reason, stop_sequence = chunks[: request["max_tokens"]], "max_tokens", None
@@ -135,11 +150,16 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-def _thinking_block(prompt: str, seed: int) -> Block:
-    chunks = generated_words(prompt, THINKING_WORDS, seed + 1)
+def _thinking_block(prompt: str, seed: int, scripted: str | None) -> Block:
+    chunks = words(scripted) if scripted else generated_words(prompt, THINKING_WORDS, seed + 1)
     text = "".join(chunks)
     signature = "sim" + hashlib.sha256(text.encode()).hexdigest()
     return Block({"type": "thinking", "thinking": text, "signature": signature}, chunks)
+
+
+def _scripted_closing(reply: str, messages: list[dict[str, Any]]) -> str:
+    """The scripted reply, with ``{{tool_results}}`` standing for what the tools sent back."""
+    return reply.replace(TOOL_RESULTS, tool_results_text(messages)) if TOOL_RESULTS in reply else reply
 
 
 def _closing_text(messages: list[dict[str, Any]]) -> str:

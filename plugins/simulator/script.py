@@ -10,6 +10,13 @@ A user message may script the answer:
 * ``[[tools: NAME {json} | NAME {json} ...]]``: one answer with a ``tool_use``
   block per call (parallel tool use), in that order; it takes its turn among
   the ``[[tool: ...]]`` directives like one of them.
+* ``[[thinking: TEXT]]``: with thinking enabled in the request, the thinking
+  block says TEXT (else deterministic words).
+
+A tool directive's JSON input is opaque: directives inside its strings (a
+worker's own script in a ``spawn_agents`` call) belong to whoever reads that
+string, not to this message. In the reply, ``{{tool_results}}`` stands for the
+text of every ``tool_result`` the conversation holds, one per line.
 
 Otherwise the answer is text derived deterministically from the prompt (and
 the simulator's seed), a fixed number of words long.
@@ -25,6 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 _REPLY = re.compile(r"\[\[reply:\s?(.*?)\]\]", re.DOTALL)
+_THINKING = re.compile(r"\[\[thinking:\s?(.*?)\]\]", re.DOTALL)
+#: Where the closing reply puts the conversation's tool results.
+TOOL_RESULTS = "{{tool_results}}"
 _TOOL = re.compile(r"\[\[(tools?):\s*")
 _TOOL_NAME = re.compile(r"\s*([A-Za-z0-9_.:-]+)\s*")
 
@@ -55,6 +65,7 @@ class Script:
 
     reply: str | None = None
     steps: tuple[tuple[ToolCall, ...], ...] = ()
+    thinking: str | None = None
 
     @property
     def tools(self) -> tuple[ToolCall, ...]:
@@ -65,31 +76,48 @@ class Script:
 def parse_script(text: str) -> Script:
     """Find the directives in ``text``; a malformed tool directive raises ``ValueError``."""
     steps = []
+    outside = []  # the text between tool directives: where [[reply: ...]] and [[thinking: ...]] count
+    end = 0
     for match in _TOOL.finditer(text):
+        if match.start() < end:  # inside the JSON of the directive before: a script for someone else
+            continue
+        outside.append(text[end : match.start()])
         parallel = match.group(1) == "tools"
         step, position = [], match.start() + len("[[") + len(match.group(1)) + 1
         while True:  # NAME {json}, then "]]" or (in [[tools: ...]]) "|" and the next call
             name_match = _TOOL_NAME.match(text, position)
             if name_match is None:
-                raise ValueError(f"[[{match.group(1)}: ...]] needs a tool name at {text[position:position + 20]!r}")
+                raise ValueError(
+                    f"[[{match.group(1)}: ...]] needs a tool name at {text[position : position + 20]!r}"
+                )
             name = name_match.group(1)
             try:
-                value, end = json.JSONDecoder().raw_decode(text, name_match.end())
+                value, json_end = json.JSONDecoder().raw_decode(text, name_match.end())
             except ValueError as exc:
-                raise ValueError(f"[[{match.group(1)}: {name} ...]] needs a JSON object input: {exc}") from None
+                raise ValueError(
+                    f"[[{match.group(1)}: {name} ...]] needs a JSON object input: {exc}"
+                ) from None
             if not isinstance(value, dict):
                 raise ValueError(f"[[{match.group(1)}: {name} ...]] input must be a JSON object")
             step.append(ToolCall(name, value))
-            rest = text[end:].lstrip()
+            rest = text[json_end:].lstrip()
             if parallel and rest.startswith("|"):
                 position = len(text) - len(rest) + 1
                 continue
             if not rest.startswith("]]"):
                 raise ValueError(f"[[{match.group(1)}: {name} ...]] is not closed with ]]")
+            end = len(text) - len(rest) + 2
             break
         steps.append(tuple(step))
-    reply = _REPLY.search(text)
-    return Script(reply=reply.group(1) if reply else None, steps=tuple(steps))
+    outside.append(text[end:])
+    plain = " ".join(outside)
+    reply = _REPLY.search(plain)
+    thinking = _THINKING.search(plain)
+    return Script(
+        reply=reply.group(1) if reply else None,
+        steps=tuple(steps),
+        thinking=thinking.group(1) if thinking else None,
+    )
 
 
 def message_text(content: Any) -> str:
@@ -108,9 +136,20 @@ def script_of(messages: list[dict[str, Any]]) -> Script:
     for message in messages:
         if message.get("role") == "user":
             script = parse_script(message_text(message.get("content")))
-            if script.reply is not None or script.steps:
+            if script.reply is not None or script.steps or script.thinking is not None:
                 return script
     return Script()
+
+
+def tool_results_text(messages: list[dict[str, Any]]) -> str:
+    """The text of every ``tool_result`` block of the conversation, in order, one per line."""
+    found = []
+    for message in messages:
+        content = message.get("content")
+        for block in content if message.get("role") == "user" and isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                found.append(message_text(block.get("content")))
+    return "\n".join(found)
 
 
 def tool_turns(messages: list[dict[str, Any]]) -> int:
