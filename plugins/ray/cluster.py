@@ -1,0 +1,132 @@
+"""The driver's side of the cluster: reaching it (:func:`connect`) and the pool of worker actors (:class:`WorkerPool`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from mac_core import TransportError
+
+from .options import RayOptions
+from .worker import SealedKey, TaskWorker
+
+INSTALL_HINT = "pip install 'multi-agent-coordination[ray]'"
+
+#: Object store of a local cluster this transport starts: events are small, Ray's default (30% of RAM) is not.
+LOCAL_OBJECT_STORE_BYTES = 256 * 2**20
+#: How many tasks one worker actor runs at once (each is a coroutine on its event loop).
+ACTOR_CONCURRENCY = 10_000
+#: Restarts of a worker actor that died; the tasks it was running fail, later ones run on the restarted actor.
+ACTOR_RESTARTS = 3
+
+
+class MissingRayError(ImportError):
+    """Ray (the optional extra ``ray``) is not installed."""
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or :class:`MissingRayError` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise MissingRayError(f"the ray transport needs Ray: {INSTALL_HINT}") from None
+    return ray
+
+
+def connect(options: RayOptions) -> bool:
+    """Join the cluster ``options`` names, or start a local one; ``True`` if this call started Ray.
+
+    Blocking (starting a local cluster takes seconds): call it from a thread.
+    A process already connected (``ray.init`` called by the caller) is used
+    as it is. A local cluster gets ``num_cpus`` (default: this machine's), no
+    dashboard, a small object store, and lives until the process exits.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    address = options.cluster_address
+    settings: dict[str, Any] = {"address": address, "log_to_driver": False, "logging_level": logging.WARNING}
+    if address == "local":
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no report to Ray's servers from a local run
+        settings.update(
+            num_cpus=options.num_cpus or os.cpu_count() or 1,
+            include_dashboard=False,
+            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+        )
+    try:
+        ray.init(**settings)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise TransportError(
+            f"could not reach the Ray cluster at {address!r}: {exc}", error_type="connection_error"
+        ) from None
+    return True
+
+
+class WorkerPool:
+    """Worker actors spread over the cluster's nodes; each task goes to the one with the fewest running.
+
+    The API key travels once per actor, sealed, as a constructor argument (ADR 0027).
+    """
+
+    def __init__(
+        self, ray: Any, options: RayOptions, settings: dict[str, Any], key: SealedKey | None
+    ) -> None:
+        count = options.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        remote = ray.remote(TaskWorker).options(
+            num_cpus=0,
+            max_concurrency=ACTOR_CONCURRENCY,
+            max_restarts=ACTOR_RESTARTS,
+            max_task_retries=0,
+            scheduling_strategy="SPREAD",
+        )
+        self.ray = ray
+        self.actors = [
+            remote.remote(
+                settings, key, options.inner, options.workspace, options.allow_shell, options.batch_interval
+            )
+            for _ in range(count)
+        ]
+        self.running = [0] * count
+        self._stops: dict[int, list[str]] = {}
+
+    async def wait_ready(self, timeout: float) -> list[dict[str, Any]]:
+        """Each actor's process id and host, once all are up; :class:`TransportError` after ``timeout`` s."""
+        refs = [actor.where.remote() for actor in self.actors]
+        try:
+            return await asyncio.wait_for(asyncio.gather(*refs), timeout)
+        except TimeoutError:
+            ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+            raise TransportError(
+                f"the Ray cluster did not start {len(refs)} worker(s) within {timeout:g} s "
+                f"({len(ready)} up); is mac_plugins installed on every node?",
+                error_type="connection_error",
+            ) from None
+
+    def least_busy(self) -> int:
+        """The index of the actor running the fewest tasks."""
+        running = self.running
+        return running.index(min(running))
+
+    def stop_later(self, index: int, key: str) -> None:
+        """Ask actor ``index`` to stop task ``key``; the stops of one loop iteration go in one call per actor."""
+        if not self._stops:
+            asyncio.get_running_loop().call_soon(self._send_stops)
+        self._stops.setdefault(index, []).append(key)
+
+    def _send_stops(self) -> None:
+        stops, self._stops = self._stops, {}
+        for index, keys in stops.items():
+            self.actors[index].stop.remote(keys)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close every actor's clients (for up to ``timeout`` s), then end the actors."""
+        closing = [actor.close.remote() for actor in self.actors]
+        try:
+            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout)
+        except TimeoutError:
+            pass
+        for actor in self.actors:
+            self.ray.kill(actor, no_restart=True)
+        self.actors = []
