@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mac_core import Interrupt, hookimpl
 from mac_core.events import TEXT, THINKING, TOOL_USE
+from mac_core.orchestrator import counting_scope
 from mac_core.pricing import price_for
 
 from .base import (
@@ -35,6 +36,10 @@ class _Budget:
     text not yet reported as estimated (see :class:`~.base.OutputMeter`).
     Usage reports only correct the count: an answer whose final report
     reaches the limit completes, and the run stops as that task ends.
+
+    In an orchestration (``Coordinator.orchestrate``) "the run" is the whole
+    tree: the lead's run and every wave's count together, and reaching the
+    limit stops the lead and every worker (:func:`mac_core.orchestrator.counting_scope`).
     """
 
     quantity = ""
@@ -44,7 +49,7 @@ class _Budget:
         self.scope = check_scope(scope)
         self._meter = OutputMeter(chars_per_token)
         self._total = RunningTotal()
-        self._run = None
+        self._run = None  # what the count is over: the run, or the orchestration's tree of runs
 
     def measure(self, task, reported_cost: float | None = None) -> float:
         """The quantity ``task`` has used so far (``reported_cost``: the far side's figure, when it gave one)."""
@@ -61,9 +66,11 @@ class _Budget:
 
     @hookimpl
     def mac_run_started(self, run):
-        self._meter.clear()
-        self._total.clear()
-        self._run = run
+        scope = counting_scope(run)
+        if scope is not self._run:  # a wave of the same orchestration keeps counting
+            self._meter.clear()
+            self._total.clear()
+            self._run = scope
 
     @hookimpl
     def mac_should_interrupt(self, task, event):
@@ -160,7 +167,8 @@ class MaxFailures:
 
     Tasks that are stopped or cancelled do not count; only ``failed`` ones do.
     The run always stops as a whole: the tasks running are interrupted and
-    no new one starts.
+    no new one starts. In an orchestration, failures count over the lead and
+    every worker, and the whole tree stops.
 
     :param n: how many failures to tolerate before stopping (``1``: stop at the first).
     """
@@ -172,8 +180,10 @@ class MaxFailures:
 
     @hookimpl
     def mac_run_started(self, run):
-        self._failed = 0
-        self._run = run
+        scope = counting_scope(run)
+        if scope is not self._run:
+            self._failed = 0
+            self._run = scope
 
     @hookimpl
     def mac_task_finished(self, task, result):

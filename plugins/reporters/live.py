@@ -1,4 +1,10 @@
-"""The live view: one row per agent, redrawn a few times a second on a terminal."""
+"""The live view: one row per agent, redrawn a few times a second on a terminal.
+
+Thinking streams dimmed in the row's latest line until the answer's text
+starts. Runs that start while the view is live (the waves of an
+orchestration) join it: a task named ``parent/child`` whose parent has a row
+is drawn under it, indented.
+"""
 
 from __future__ import annotations
 
@@ -45,11 +51,14 @@ class _Row:
     """What the view knows of one task; written by the hooks, read by the refresh thread."""
 
     __slots__ = ("index", "name", "status", "output_tokens", "chars_since_usage", "started",
-                 "first_event", "last_event", "finished", "tail", "note")
+                 "first_event", "last_event", "finished", "tail", "note", "parent", "depth", "thinking",
+                 "showing_thinking")
 
-    def __init__(self, index: int, name: str) -> None:
+    def __init__(self, index: int, name: str, parent: _Row | None = None) -> None:
         self.index = index
         self.name = name
+        self.parent = parent  # the row of the agent that spawned this one (an orchestration's tree)
+        self.depth = parent.depth + 1 if parent is not None else 0
         self.status = "pending"
         self.output_tokens = 0
         self.chars_since_usage = 0
@@ -59,13 +68,21 @@ class _Row:
         self.finished: float | None = None
         self.tail = ""
         self.note: str | None = None  # the interrupt reason or the error, once it ended early
+        self.thinking = ""  # the latest extended thinking, shown dimmed while it is the newest output
+        self.showing_thinking = False
+
+    def label(self) -> str:
+        """The agent's name; under its parent, its own part of the path, indented."""
+        if self.parent is None:
+            return self.name
+        return "  " * (self.depth - 1) + "└ " + self.name[len(self.parent.name) + 1:]
 
     def tokens(self) -> int:
         return self.output_tokens + math.ceil(self.chars_since_usage / CHARS_PER_TOKEN)
 
     def latest_line(self, width: int = 80) -> str:
-        """The newest non-blank line, keeping its end (the newest words) within ``width``."""
-        for line in reversed(self.tail.splitlines()):
+        """The newest non-blank line (of the thinking, while that is the newest output), its end within ``width``."""
+        for line in reversed((self.thinking if self.showing_thinking else self.tail).splitlines()):
             if line.strip():
                 line = " ".join(line.split())
                 return line if len(line) <= width else "…" + line[-(width - 1):]
@@ -81,7 +98,10 @@ class RichReporter:
     found, stopped, done, waiting) and the rest summed up in one line. A
     stopped run shows its reason once, under the table; a task stopped for
     another reason (or failed) shows its own in place of its latest line. A
-    tool call shows as the row's latest line (``uses Edit app.py``).
+    tool call shows as the row's latest line (``uses Edit app.py``); thinking
+    shows there dimmed, until the answer starts. A run started while the view
+    is live adds its rows (an orchestration's waves): a worker named
+    ``lead/security`` is drawn as ``└ security`` under ``lead``.
 
     :param stream: where to draw (default ``sys.stderr``); meant for a terminal.
     :param max_rows: agent rows shown at most.
@@ -103,6 +123,7 @@ class RichReporter:
         self._rows: list[_Row] = []
         self._by_task: dict = {}
         self._run = None
+        self._runs_live = 0  # runs started and not finished: the view ends with the last
         self._started = 0.0
         self._console: Console | None = None
         self._live: Live | None = None
@@ -111,10 +132,15 @@ class RichReporter:
 
     @hookimpl
     def mac_run_started(self, run):
+        self._runs_live += 1
+        if self._live is not None:  # a run inside the one on view (an orchestration's wave): its rows join
+            self._add_rows(run.tasks)
+            return
         self._run = run
         self._started = time.monotonic()
-        self._rows = [_Row(task.index, task.name) for task in run.tasks]
-        self._by_task = dict(zip(run.tasks, self._rows, strict=True))
+        self._rows = []
+        self._by_task = {}
+        self._add_rows(run.tasks)
         if self.console is not None:
             console = self.console
         else:
@@ -128,6 +154,14 @@ class RichReporter:
             redirect_stderr=False,
         )
         self._live.start()
+
+    def _add_rows(self, tasks) -> None:
+        by_name = {row.name: row for row in self._rows}
+        for task in tasks:
+            parent_name, _, _ = task.name.rpartition("/")
+            row = _Row(len(self._rows), task.name, by_name.get(parent_name) if parent_name else None)
+            self._rows.append(row)
+            self._by_task[task] = by_name[task.name] = row
 
     @hookimpl
     def mac_task_started(self, task):
@@ -145,8 +179,11 @@ class RichReporter:
         if kind == TEXT:
             row.chars_since_usage += len(event.text)
             row.tail = (row.tail + event.text)[-TAIL_CHARS:]
+            row.showing_thinking = False
         elif kind == THINKING:
             row.chars_since_usage += len(event.text)
+            row.thinking = (row.thinking + event.text)[-TAIL_CHARS:]
+            row.showing_thinking = True
         elif kind == USAGE:
             row.output_tokens = event.data.output_tokens
             row.chars_since_usage = 0
@@ -154,6 +191,7 @@ class RichReporter:
             data = event.data or {}
             target = (data.get("input") or {}).get("file_path", "")
             row.tail = f"{row.tail}\nuses {data.get('name', '?')} {target}\n"[-TAIL_CHARS:]
+            row.showing_thinking = False
 
     @hookimpl
     def mac_task_finished(self, task, result):
@@ -169,7 +207,8 @@ class RichReporter:
 
     @hookimpl
     def mac_run_finished(self, run):
-        if self._live is not None:
+        self._runs_live -= 1
+        if self._runs_live <= 0 and self._live is not None:
             self._live.stop()  # draws the final state once more
             self._live = None
 
@@ -178,7 +217,7 @@ class RichReporter:
     def render(self) -> Group:
         """The current view (called by rich's refresh thread)."""
         now = time.monotonic()
-        rows = sorted(self._rows, key=lambda r: (_STATUS_ORDER.get(r.status, 9), r.index))
+        rows = _tree_order(self._rows)
         limit = self.max_rows
         if self._console is not None and self._console.is_terminal:  # leave room for the header and footer
             limit = max(3, min(limit, self._console.height - 7))
@@ -213,8 +252,8 @@ class RichReporter:
         else:
             # the other columns take about 55 cells; show as much of the newest text as fits
             width = self._console.width if self._console is not None else 135
-            latest = Text(row.latest_line(max(20, width - 55)))
-        return Text(row.name), Text(label, style=style), f"{tokens:,}", rate, elapsed, latest
+            latest = Text(row.latest_line(max(20, width - 55)), style="dim italic" if row.showing_thinking else "")
+        return Text(row.label()), Text(label, style=style), f"{tokens:,}", rate, elapsed, latest
 
     def _footer(self, now: float) -> Text:
         run = self._run
@@ -227,6 +266,22 @@ class RichReporter:
 
     def __repr__(self) -> str:
         return "RichReporter()"
+
+
+def _tree_order(rows: list[_Row]) -> list[_Row]:
+    """Running agents first (then failed, found, stopped, done, waiting), each followed by its workers, so ordered."""
+    children: dict[_Row | None, list[_Row]] = {}
+    for row in rows:
+        children.setdefault(row.parent, []).append(row)
+    ordered: list[_Row] = []
+
+    def add(parent: _Row | None) -> None:
+        for row in sorted(children.get(parent, ()), key=lambda r: (_STATUS_ORDER.get(r.status, 9), r.index)):
+            ordered.append(row)
+            add(row)
+
+    add(None)
+    return ordered
 
 
 def _counts(rows: list[_Row]) -> str:
