@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mac_core import TransportError
@@ -35,10 +37,23 @@ def import_ray() -> Any:
     return ray
 
 
+#: The thread local clusters are started from. Ray's processes die with the thread that started them
+#: (PR_SET_PDEATHSIG), so it must outlive every run: this one is never shut down before the process exits.
+_starter: ThreadPoolExecutor | None = None
+
+
+async def connect_lasting(options: RayOptions) -> bool:
+    """:func:`connect` from a thread that lives as long as the process, awaited without blocking the loop."""
+    global _starter
+    if _starter is None:
+        _starter = ThreadPoolExecutor(1, thread_name_prefix="mac-ray-start")
+    return await asyncio.wrap_future(_starter.submit(connect, options))
+
+
 def connect(options: RayOptions) -> bool:
     """Join the cluster ``options`` names, or start a local one; ``True`` if this call started Ray.
 
-    Blocking (starting a local cluster takes seconds): call it from a thread.
+    Blocking (starting a local cluster takes seconds): call :func:`connect_lasting`.
     A process already connected (``ray.init`` called by the caller) is used
     as it is. A local cluster gets ``num_cpus`` (default: this machine's), no
     dashboard, a small object store, and lives until the process exits.
@@ -47,7 +62,7 @@ def connect(options: RayOptions) -> bool:
     if ray.is_initialized():
         return False
     address = options.cluster_address
-    settings: dict[str, Any] = {"address": address, "log_to_driver": False, "logging_level": logging.WARNING}
+    settings: dict[str, Any] = {"address": address, "log_to_driver": False, "logging_level": logging.ERROR}
     if address == "local":
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no report to Ray's servers from a local run
         settings.update(
@@ -64,6 +79,11 @@ def connect(options: RayOptions) -> bool:
     return True
 
 
+def pool_identity(options: RayOptions, settings: dict[str, Any], key: SealedKey | None) -> tuple:
+    """What makes two pools interchangeable: the options (but the address), the client settings, the key."""
+    return dataclasses.replace(options, address=None), tuple(sorted(settings.items())), key
+
+
 class WorkerPool:
     """Worker actors spread over the cluster's nodes; each task goes to the one with the fewest running.
 
@@ -73,6 +93,8 @@ class WorkerPool:
     def __init__(
         self, ray: Any, options: RayOptions, settings: dict[str, Any], key: SealedKey | None
     ) -> None:
+        self.identity = pool_identity(options, settings, key)
+        self.workers: list[dict[str, Any]] = []  # each actor's pid and host, once ready
         count = options.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         remote = ray.remote(TaskWorker).options(
             num_cpus=0,
@@ -130,3 +152,38 @@ class WorkerPool:
         for actor in self.actors:
             self.ray.kill(actor, no_restart=True)
         self.actors = []
+
+
+#: The pool the last run left, kept for the next run with the same settings: starting a pool's
+#: worker processes costs seconds, and a script may call ``Coordinator.run`` many times.
+_idle_pool: WorkerPool | None = None
+
+
+async def take_pool(
+    ray: Any, options: RayOptions, settings: dict[str, Any], key: SealedKey | None
+) -> WorkerPool:
+    """A pool for a run: the idle one if its settings (and key) are the same and its actors answer, else a new one."""
+    global _idle_pool
+    pool, _idle_pool = _idle_pool, None
+    if pool is not None:
+        if pool.identity == pool_identity(options, settings, key):
+            try:
+                pool.workers = await pool.wait_ready(options.start_timeout)
+                return pool
+            except Exception:  # an actor past its restarts, or a cluster shut down since: start afresh
+                pass
+        await pool.close()
+    pool = WorkerPool(ray, options, settings, key)
+    pool.workers = await pool.wait_ready(options.start_timeout)
+    return pool
+
+
+async def give_back(pool: WorkerPool) -> None:
+    """A run is done with ``pool``: keep it idle for the next run, ending the one kept before."""
+    global _idle_pool
+    if any(pool.running):  # tasks still winding down (a cancelled run): do not hand it on
+        await pool.close()
+        return
+    previous, _idle_pool = _idle_pool, pool
+    if previous is not None:
+        await previous.close()

@@ -8,7 +8,8 @@ Guarantees (tests in ``tests/plugins/ray/``; the choices in ADR 0027):
 * **Workers.** ``actors`` async actors (default one per CPU of the cluster),
   spread over its nodes; each task goes to the one with the fewest running.
   An actor runs its tasks' inner transport (``stream``, or a confined
-  ``agent``) on its own event loop.
+  ``agent``) on its own event loop. When a run ends, its pool is kept for the
+  next run of the process with the same settings (starting one takes seconds).
 * **Events.** A worker gathers a task's events for ``batch_interval`` s and
   sends them as one object; the driver emits them in order, so reporters and
   policies work unchanged (they see an event at most ``batch_interval`` late).
@@ -39,7 +40,7 @@ import anyio
 from mac_core import Event, Transport, TransportError
 from mac_core.anthropic_api import MESSAGES_TASK_OPTIONS
 
-from .cluster import WorkerPool, connect, import_ray
+from .cluster import connect_lasting, give_back, import_ray, take_pool
 from .options import AGENT_TASK_OPTIONS, RayOptions
 from .worker import DONE, EVENTS, SealedKey, completion_of, error_of, settings_spec, task_spec
 
@@ -65,16 +66,15 @@ class RayTransport(Transport):
         if library != "asyncio":
             raise TransportError(f"the ray transport runs on asyncio, not {library}", error_type="error")
         self.ray = import_ray()
-        await anyio.to_thread.run_sync(connect, options)
+        await connect_lasting(options)
         key = SealedKey(self.settings.api_key.reveal()) if self.settings.api_key else None
-        self.pool = WorkerPool(self.ray, options, settings_spec(self.settings), key)
-        self.workers = await self.pool.wait_ready(options.start_timeout)
+        self.pool = await take_pool(self.ray, options, settings_spec(self.settings), key)
 
     async def aclose(self) -> None:
         pool = getattr(self, "pool", None)
         if pool is not None:
             with anyio.CancelScope(shield=True):
-                await pool.close()
+                await give_back(pool)
 
     def _check(self, task) -> None:
         """Prompt fields of the other inner are refused before the task is sent."""
@@ -120,7 +120,7 @@ class RayTransport(Transport):
         raise error_of(payload)
 
     def _worker(self, index: int) -> str:
-        where = self.workers[index] if index < len(self.workers) else {}
+        where = self.pool.workers[index] if index < len(self.pool.workers) else {}
         return f"pid {where.get('pid')} on {where.get('host')}"
 
     def _lost(self, index: int, exc: BaseException) -> TransportError:

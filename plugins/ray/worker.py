@@ -60,6 +60,12 @@ class SealedKey:
     def __reduce__(self):
         return (SealedKey, (self._value,))
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SealedKey) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
     def __repr__(self) -> str:
         return "SealedKey('********')"
 
