@@ -34,11 +34,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .bridge import run_sync
-from .events import TEXT, TOOL_RESULT, TOOL_USE, Event
+from .history import (
+    Message,
+    TurnRecorder,
+    block_count,
+    checked_history,
+    settled,
+    user_message,
+    with_breakpoints,
+)
 from .interrupt import InterruptToken
-from .plugins import hookimpl
 from .prompts import (
-    CACHE_CONTROL,
     build_tasks,
     check_max_tokens,
     check_model,
@@ -47,7 +53,6 @@ from .prompts import (
     system_blocks,
 )
 from .results import COMPLETED, INTERRUPTED, TaskResult
-from .tool_loop import AssistantTurn
 
 if TYPE_CHECKING:
     from .coordinator import Coordinator
@@ -72,8 +77,6 @@ _THREAD_OWNED = {
     "max_concurrency": "it applies to fork() only",
 }
 
-Message = dict[str, Any]
-
 
 def _checked_text(text: Any, where: str) -> str:
     if not isinstance(text, str):
@@ -88,120 +91,6 @@ def _checked_options(options: Mapping[str, Any], where: str) -> dict[str, Any]:
         if name in _THREAD_OWNED:
             raise TypeError(f"{where} does not take {name}=: {_THREAD_OWNED[name]}")
     return dict(options)
-
-
-def _as_blocks(content: Any) -> list[dict[str, Any]]:
-    """Content as a list of blocks: a string is one text block, as the API renders it."""
-    return [{"type": "text", "text": content}] if isinstance(content, str) else copy.deepcopy(list(content))
-
-
-def _checked_history(history: Any) -> list[Message]:
-    """A starting history: alternating user and assistant messages, from a user message to an answer."""
-    if isinstance(history, (str, bytes, Mapping)) or not isinstance(history, Sequence):
-        raise TypeError(
-            f"history must be a list of {{'role', 'content'}} dicts, not {type(history).__name__}"
-        )
-    checked = []
-    for i, message in enumerate(history):
-        expected = "user" if i % 2 == 0 else "assistant"
-        if not isinstance(message, Mapping) or message.get("role") != expected:
-            raise ValueError(
-                f"history[{i}] must be a dict with role {expected!r} (turns alternate, user first)"
-            )
-        content = message.get("content")
-        if not isinstance(content, (str, list)) or not content:
-            raise TypeError(f"history[{i}]['content'] must be a non-empty string or list of content blocks")
-        checked.append({"role": expected, "content": _as_blocks(content)})
-    if len(checked) % 2:
-        raise ValueError("history must end with an assistant answer (the thread sends the next user turn)")
-    return checked
-
-
-def _block_count(messages: Iterable[Message]) -> int:
-    return sum(len(message["content"]) for message in messages)
-
-
-def _settled(turn: list[Message]) -> list[Message]:
-    """The longest start of ``turn`` (a user message, then what came back) the API accepts as history.
-
-    It must end with an assistant message that has text or answered tool
-    calls: trailing tool results with no answer after them, and ``tool_use``
-    blocks whose results never came, are cut; so is a turn with no answer.
-    """
-    kept = copy.deepcopy(turn)
-    while len(kept) > 1:
-        last = kept[-1]
-        if last["role"] == "user":  # tool results the model never answered
-            kept.pop()
-            continue
-        content = [b for b in last["content"] if b.get("type") != "tool_use" and _has_substance(b)]
-        if content:
-            kept[-1] = {"role": "assistant", "content": content}
-            return kept
-        kept.pop()
-    return []
-
-
-def _has_substance(block: dict[str, Any]) -> bool:
-    return block.get("type") != "text" or bool(str(block.get("text", "")).strip())
-
-
-class TurnRecorder:
-    """A one-run plugin that rebuilds each task's answer from its events, as the messages a history keeps.
-
-    For a plain answer that is one assistant message; for a tool loop, each
-    round's assistant message (text and ``tool_use`` blocks) and the user
-    message of its ``tool_result`` blocks (in the order the model asked), up to
-    the last answer. It sees what the task saw: after a stop, nothing more.
-    """
-
-    def __init__(self) -> None:
-        self._exchanges: dict[int, _Exchange] = {}
-
-    @hookimpl
-    def mac_task_event(self, task: Any, event: Event) -> None:
-        exchange = self._exchanges.get(task.index)
-        if exchange is None:
-            exchange = self._exchanges[task.index] = _Exchange()
-        exchange.add(event)
-
-    def messages(self, index: int) -> list[Message]:
-        """What task ``index`` received, as assistant (and tool-result) messages."""
-        exchange = self._exchanges.get(index)
-        return exchange.messages() if exchange is not None else []
-
-
-class _Exchange:
-    """One task's rounds so far."""
-
-    def __init__(self) -> None:
-        self._done: list[Message] = []
-        self._answer = AssistantTurn(lambda event: None)
-        self._results: list[dict[str, Any]] = []
-
-    def add(self, event: Event) -> None:
-        if event.type == TOOL_RESULT:
-            self._results.append(event.data)
-        elif event.type in (TEXT, TOOL_USE):
-            if self._results:  # the model answers the tool results: a new round
-                self._close()
-            self._answer.emit(event)
-
-    def _close(self) -> None:
-        content = self._answer.content()
-        if not content and not self._results:
-            return
-        self._done.append({"role": "assistant", "content": content})
-        if self._results:
-            order = {b["id"]: i for i, b in enumerate(content) if b.get("type") == "tool_use"}
-            results = sorted(self._results, key=lambda r: order.get(r.get("tool_use_id"), len(order)))
-            self._done.append({"role": "user", "content": results})
-        self._answer = AssistantTurn(lambda event: None)
-        self._results = []
-
-    def messages(self) -> list[Message]:
-        self._close()
-        return copy.deepcopy(self._done)
 
 
 @dataclass
@@ -291,7 +180,7 @@ class Thread:
             task_options=entry.transport.task_options,
             options=self._options,
         )
-        self._history = _checked_history(history)
+        self._history = checked_history(history)
         self._anchor: int | None = None  # the history message whose end the last request cached
         self._version = 0  # moves each time the history grows
         self._sending = threading.Lock()
@@ -339,7 +228,7 @@ class Thread:
                 "this thread is already sending a turn: wait for its result (fork() may run meanwhile)"
             )
         try:
-            user = _user(text)
+            user = user_message(text)
             messages = [*self._history, user]
             marks = [len(messages) - 1, *self._anchor_mark(messages, len(messages) - 1)] if self.cache else []
             recorder = TurnRecorder()
@@ -348,7 +237,7 @@ class Thread:
                     {
                         "prompt": text,
                         "name": f"turn-{len(self._history) // 2 + 1}",
-                        "messages": _marked(messages, marks),
+                        "messages": with_breakpoints(messages, marks),
                     }
                 ],
                 options,
@@ -404,11 +293,11 @@ class Thread:
         )  # the history as it is now, whatever a send does
         marked = len(history) - 1 if self.cache and history else None
         marks = [] if marked is None else [marked, *self._anchor_mark(history, marked)]
-        base = _marked(history, marks)
+        base = with_breakpoints(history, marks)
         recorder = TurnRecorder()
         results = await self._run(
             [
-                {"prompt": p, "name": f"fork-{i}", "messages": [*base, _user(p)]}
+                {"prompt": p, "name": f"fork-{i}", "messages": [*base, user_message(p)]}
                 for i, p in enumerate(prompts)
             ],
             options,
@@ -419,7 +308,7 @@ class Thread:
             else self.max_concurrency,
         )
         self._forks = [
-            _Fork(result, [_user(prompt), *recorder.messages(i)], version, marked)
+            _Fork(result, [user_message(prompt), *recorder.messages(i)], version, marked)
             for i, (prompt, result) in enumerate(zip(prompts, results, strict=True))
         ]
         return results
@@ -473,14 +362,14 @@ class Thread:
         anchor = self._anchor
         if anchor is None or anchor >= breakpoint:
             return []
-        return [anchor] if _block_count(messages[anchor + 1 : breakpoint + 1]) > ANCHOR_AFTER_BLOCKS else []
+        return [anchor] if block_count(messages[anchor + 1 : breakpoint + 1]) > ANCHOR_AFTER_BLOCKS else []
 
     def _kept(self, turn: list[Message], result: TaskResult) -> list[Message]:
         """What of a turn joins the history: see the module docstring."""
         if result.status == COMPLETED or (
             result.status == INTERRUPTED and self.keep_interrupted == KEEP_PARTIAL
         ):
-            return _settled(turn)
+            return settled(turn)
         return []
 
     @staticmethod
@@ -493,16 +382,3 @@ class Thread:
 
     def __repr__(self) -> str:
         return f"<Thread {len(self._history) // 2} turns on {self.transport!r}, cache={'on' if self.cache else 'off'}>"
-
-
-def _user(text: str) -> Message:
-    return {"role": "user", "content": [{"type": "text", "text": text}]}
-
-
-def _marked(messages: list[Message], marks: Iterable[int]) -> list[Message]:
-    """A copy of ``messages`` with a cache breakpoint on the last block of each message in ``marks``."""
-    marked = [{"role": m["role"], "content": list(m["content"])} for m in messages]
-    for index in set(marks):
-        blocks = marked[index]["content"]
-        blocks[-1] = {**blocks[-1], "cache_control": dict(CACHE_CONTROL)}
-    return marked

@@ -107,6 +107,16 @@ def test_each_turn_sends_the_history_and_reads_the_prefix_every_earlier_turn_wro
     assert mac_sim.stats.messages == 3
 
 
+@pytest.mark.mac_sim(batch_delay=0.0)
+@pytest.mark.parametrize("transport", ["messages", "batch"])
+def test_a_thread_runs_on_the_other_messages_api_transports_too(mac_sim, transport):
+    thread = Coordinator().thread(system=SYSTEM, transport=transport)
+    first, second = thread.send("One?"), thread.send("Two?")
+    assert first.status == second.status == "completed" and first.transport == transport
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens > 0
+    assert texts(thread.history) == ["One?", first.text, "Two?", second.text]
+
+
 def test_without_cache_nothing_is_marked_and_nothing_read(mac_sim):
     thread = Coordinator().thread(system=SYSTEM, cache=False)
     first, second = thread.send("One?"), thread.send("Two?")
