@@ -9,6 +9,13 @@ server (:mod:`mac_core.serving`) closes a connection whose request does not
 arrive within ``request_timeout`` and keeps at most ``max_connections`` open,
 so clients that never finish a request cannot lock out the real one. JSON
 nested too deeply is refused like any other invalid JSON.
+
+Beyond the reference server's routes: ``GET /query`` reports the running
+query (``running``, the ``config`` it started with, ``connected``,
+``keeps_frames``), and ``DELETE /query`` ends it (409 while a client is
+connected), so the next connection starts a fresh query with the
+configuration posted last. The ``agent-ws`` transport uses them to run each
+task with its own model and tools.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ log = logging.getLogger("mac_plugins.agent_server")
 CONNECTED = frame("connected")
 BUSY = "Server already has an active connection"
 CLOSE_TRY_AGAIN_LATER = 1013
+END_QUERY_TIMEOUT = 10.0
+"""How long ``DELETE /query`` waits for the old query's CLI to stop."""
 
 
 @dataclass
@@ -92,10 +101,17 @@ class ServerState:
         self.session: AgentSession | None = None
         self.connection: WebSocket | None = None
         self.tasks: TaskGroup | None = None
+        self._session_scope: anyio.CancelScope | None = None
+        self._session_ended: anyio.Event | None = None
+
+    @property
+    def running(self) -> bool:
+        """A query is running (started by a connection, not yet ended)."""
+        return self.session is not None and not self.session.finished
 
     def session_for_connection(self) -> AgentSession:
         """The running session, or a new one started with the configuration of this moment."""
-        if self.session is None or self.session.finished:
+        if not self.running:
             self.session = AgentSession(
                 self.config,
                 self.guard,
@@ -105,8 +121,31 @@ class ServerState:
                 progress_interval=self.settings.progress_interval,
             )
             assert self.tasks is not None, "the app's lifespan has not started"
-            self.tasks.start_soon(self.session.run)
+            self._session_scope, self._session_ended = anyio.CancelScope(), anyio.Event()
+            self.tasks.start_soon(self._run_session, self.session, self._session_scope, self._session_ended)
+        assert self.session is not None
         return self.session
+
+    async def _run_session(self, session: AgentSession, scope: anyio.CancelScope, ended: anyio.Event) -> None:
+        try:
+            with scope:
+                await session.run()
+        finally:
+            ended.set()
+
+    async def end_query(self, timeout: float = END_QUERY_TIMEOUT) -> bool:
+        """End the running query (its turn interrupted, its CLI closed); frames it left are dropped.
+
+        :return: whether a query was running.
+        """
+        was_running = self.running
+        if self._session_scope is not None and self._session_ended is not None:
+            self._session_scope.cancel()
+            with anyio.move_on_after(timeout):
+                await self._session_ended.wait()
+        self.session = None
+        self.outbox = Outbox(self.settings.buffer_bytes)  # the old query's undelivered frames are not the next one's
+        return was_running
 
 
 class AccessGuard:
@@ -192,12 +231,35 @@ def create_app(settings: ServerSettings) -> ASGIApp:
             state.config = QueryConfig.parse(decoded)
         except ConfigError as exc:
             return JSONResponse({"error": str(exc)}, 400)
-        if state.session is not None and not state.session.finished:
+        for warning in state.config.warnings:
+            log.warning("/config: %s", warning)
+        if state.running:
             log.info("configuration stored; the running query keeps the one it started with")
-        return JSONResponse({"success": True, "config": state.config.shown})
+        answer: dict[str, Any] = {"success": True, "config": state.config.shown}
+        if state.config.warnings:
+            answer["warnings"] = list(state.config.warnings)
+        return JSONResponse(answer)
 
     async def get_config(request: Request) -> JSONResponse:
         return JSONResponse({"config": state.config.shown})
+
+    async def get_query(request: Request) -> JSONResponse:
+        session = state.session if state.running else None
+        return JSONResponse(
+            {
+                "running": session is not None,
+                "config": session.config.shown if session is not None else None,
+                "connected": state.connection is not None,
+                "keeps_frames": True,
+            }
+        )
+
+    async def delete_query(request: Request) -> JSONResponse:
+        if state.connection is not None:
+            return JSONResponse({"error": "a client is connected; its query cannot be ended"}, 409)
+        ended = await state.end_query()
+        log.info("query ended by DELETE /query; the next connection starts a fresh one")
+        return JSONResponse({"success": True, "ended": ended})
 
     async def agent_socket(websocket: WebSocket) -> None:
         if state.connection is not None:
@@ -230,6 +292,8 @@ def create_app(settings: ServerSettings) -> ASGIApp:
         routes=[
             Route("/config", post_config, methods=["POST"]),
             Route("/config", get_config, methods=["GET"]),
+            Route("/query", get_query, methods=["GET"]),
+            Route("/query", delete_query, methods=["DELETE"]),
             WebSocketRoute("/ws", agent_socket),
         ],
         lifespan=lifespan,

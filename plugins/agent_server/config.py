@@ -4,16 +4,28 @@ Fields of the protocol (all optional): ``agents``, ``allowedTools``,
 ``systemPrompt``, ``model``, ``mcpServers``, ``anthropicApiKey``. This server
 also reads two extensions: ``includePartialMessages`` (bool: send
 ``stream_event`` messages) and ``maxTurns`` (int). Unknown fields are kept and
-echoed, and otherwise ignored.
+echoed (a value under a name that looks secret, like the reference client's
+``e2bApiKey``, masked), and otherwise ignored with a warning.
+
+The reference README's own example is accepted: a subagent field the Agent
+SDK does not know (its ``"name"``) is ignored with a warning, and a subagent
+without ``prompt`` is left undefined with a warning, not a 400. The warnings
+are logged and returned in the ``/config`` answer (``"warnings": [...]``).
+
+``allowedTools`` differs from the reference server's: there it pre-approves
+tools on top of the whole tool set (it runs with ``bypassPermissions``); here
+it is the whole tool set, narrowed further to what this server can confine.
 
 Refused because they would let a client escape the workspace or run programs
 on the server: MCP servers that are not remote (``stdio`` runs a command),
-and subagent fields other than :data:`AGENT_FIELDS`. The API key is held as a
+and subagent fields the Agent SDK knows other than :data:`AGENT_FIELDS`
+(``permissionMode``, ``mcpServers``…). The API key is held as a
 :class:`mac_core.Secret` and never echoed.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +36,19 @@ DEFAULT_ALLOWED_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep")
 
 AGENT_FIELDS = frozenset({"description", "prompt", "tools", "disallowedTools", "model", "maxTurns"})
 """Subagent definition fields accepted in ``agents``."""
+
+SDK_AGENT_FIELDS = AGENT_FIELDS | frozenset(
+    {"skills", "memory", "mcpServers", "initialPrompt", "background", "effort", "permissionMode"}
+)
+"""The fields of claude-agent-sdk's ``AgentDefinition`` (0.2.189): the ones not accepted are refused, others ignored."""
+
+PROTOCOL_FIELDS = frozenset(
+    {"agents", "allowedTools", "systemPrompt", "model", "mcpServers", "anthropicApiKey", "includePartialMessages",
+     "maxTurns"}
+)
+"""The top-level ``/config`` fields this server reads."""
+
+_SECRET_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
 
 REMOTE_MCP_TYPES = frozenset({"http", "sse"})
 """MCP server types accepted in ``mcpServers``: remote ones only."""
@@ -46,6 +71,7 @@ class QueryConfig:
     max_turns: int | None = None
     api_key: Secret | None = None
     shown: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, body: object) -> QueryConfig:
@@ -53,6 +79,10 @@ class QueryConfig:
         if not isinstance(body, dict):
             raise ConfigError("the configuration must be a JSON object")
         values: dict[str, Any] = {}
+        warnings: list[str] = []
+        unknown = sorted(k for k in body if k not in PROTOCOL_FIELDS)
+        if unknown:
+            warnings.append(f"ignored: field(s) this server does not read: {', '.join(unknown)}")
         if body.get("allowedTools") is not None:
             values["allowed_tools"] = tuple(_string_list(body["allowedTools"], "allowedTools"))
         if body.get("systemPrompt") is not None:
@@ -60,7 +90,7 @@ class QueryConfig:
         if body.get("model") is not None:
             values["model"] = _string(body["model"], "model")
         if body.get("agents") is not None:
-            values["agents"] = _agents(body["agents"])
+            values["agents"] = _agents(body["agents"], warnings)
         if body.get("mcpServers") is not None:
             values["mcp_servers"] = _mcp_servers(body["mcpServers"])
         if body.get("includePartialMessages") is not None:
@@ -77,8 +107,12 @@ class QueryConfig:
             if not isinstance(key, str):
                 raise ConfigError("anthropicApiKey must be a string")
             values["api_key"] = Secret(key.strip()) if key.strip() else None
-        shown = {k: v for k, v in body.items() if k != "anthropicApiKey"}
-        return cls(**values, shown=shown)
+        shown = {
+            k: ("********" if k not in PROTOCOL_FIELDS and _SECRET_NAME.search(k) else v)
+            for k, v in body.items()
+            if k != "anthropicApiKey"
+        }
+        return cls(**values, shown=shown, warnings=tuple(warnings))
 
 
 def _string(value: object, name: str) -> str:
@@ -106,22 +140,28 @@ def _system_prompt(value: object) -> str | dict[str, Any]:
     )
 
 
-def _agents(value: object) -> dict[str, dict[str, Any]]:
+def _agents(value: object, warnings: list[str]) -> dict[str, dict[str, Any]]:
     if not isinstance(value, dict):
         raise ConfigError("agents must be an object of name → agent definition")
     agents = {}
     for name, definition in value.items():
         if not isinstance(definition, dict):
             raise ConfigError(f"agents.{name} must be an object")
-        refused = sorted(set(definition) - AGENT_FIELDS)
+        refused = sorted(set(definition) & SDK_AGENT_FIELDS - AGENT_FIELDS)
         if refused:
             raise ConfigError(f"agents.{name}: field(s) not accepted by this server: {', '.join(refused)}")
-        for required in ("description", "prompt"):
-            _string(definition.get(required), f"agents.{name}.{required}")
+        unknown = sorted(set(definition) - SDK_AGENT_FIELDS)
+        if unknown:  # the reference README's example has "name"; the Agent SDK has no such field
+            warnings.append(f"agents.{name}: ignored field(s) the Agent SDK does not know: {', '.join(unknown)}")
+        _string(definition.get("description"), f"agents.{name}.description")
+        if definition.get("prompt") is None:
+            warnings.append(f"agents.{name}: no prompt, so this subagent is not defined")
+            continue
+        _string(definition["prompt"], f"agents.{name}.prompt")
         for tools in ("tools", "disallowedTools"):
             if definition.get(tools) is not None:
                 _string_list(definition[tools], f"agents.{name}.{tools}")
-        agents[name] = dict(definition)
+        agents[name] = {k: v for k, v in definition.items() if k in AGENT_FIELDS}
     return agents
 
 

@@ -1,8 +1,10 @@
 """The ``agent-ws`` transport's settings: :class:`AgentOptions`, its ``options_type``, checked up front.
 
-Keys (only ``url`` is required)::
+Keys (``url`` or ``urls`` is required)::
 
     url                 the agent server: http(s)://host:port[/prefix] or ws(s)://host:port[/prefix][/ws]
+    urls                several agent servers (a list, or one string of comma-separated URLs): a fan-out
+                        is spread over them, one turn per server at a time (see :mod:`.servers`)
     token               bearer token for /config and the WebSocket upgrade (str or Secret)
     anthropic_api_key   sent as ``anthropicApiKey`` in /config, for servers that need one (str or Secret)
     allow_insecure      allow http:// or ws:// to a host that is not loopback (default False)
@@ -11,6 +13,9 @@ Keys (only ``url`` is required)::
     idle_timeout        seconds the agent may go without sending a frame (default: the run's idle_timeout)
     interrupt_timeout   seconds to wait for the turn's ``result`` after an interrupt (default 5)
     reconnect_timeout   seconds to get the connection back after a drop mid-turn; 0 disables (default 5)
+    resume_timeout      after such a reconnect to a server that does not keep frames for an absent client
+                        (the reference server), seconds to wait for the turn's next frame before deciding
+                        that its end was lost (default 2)
 
 Everything is checked before any connection (by the Coordinator, see
 :func:`mac_core.transport.read_options`): a bad URL, an unknown key, a token
@@ -29,6 +34,7 @@ from mac_core.transport import read_options
 
 DEFAULT_INTERRUPT_TIMEOUT = 5.0
 DEFAULT_RECONNECT_TIMEOUT = 5.0
+DEFAULT_RESUME_TIMEOUT = 2.0
 
 
 def is_loopback(host: str) -> bool:
@@ -48,21 +54,56 @@ def _check_seconds(key: str, value: float | None, *, zero_ok: bool = False) -> N
 
 
 @dataclass(frozen=True)
-class AgentOptions:
-    """Where the agent server is and how to talk to it: the ``agent-ws`` transport's ``options_type``.
+class AgentServerAddress:
+    """One agent server's endpoints, worked out from the URL the caller gave.
 
-    The fields up to ``reconnect_timeout`` are the keys above; the rest are
-    worked out from ``url``. :meth:`from_settings` fills the timeouts left
-    ``None`` from the run's settings.
-
+    :ivar name: the server as results and logs name it: its ``http(s)://host:port[/prefix]``
+        (URLs with credentials or a query are refused, so it holds no secret).
     :ivar config_url: the ``/config`` endpoint (http or https).
     :ivar ws_url: the ``/ws`` endpoint (ws or wss).
+    :ivar query_url: the ``/query`` endpoint of servers that report their query (this project's).
     :ivar loopback: the host is this machine (no proxy, plaintext allowed).
-    :ivar token: the bearer token, or ``None``; never shown.
+    """
+
+    name: str
+    config_url: str
+    ws_url: str
+    query_url: str
+    loopback: bool
+
+    @classmethod
+    def parse(cls, url: str, *, allow_insecure: bool = False) -> AgentServerAddress:
+        """The address of the server at ``url``, or ``ValueError`` saying what is wrong with it."""
+        config_url, ws_url, loopback = endpoints(url, allow_insecure=allow_insecure)
+        name = config_url[: -len("/config")]
+        return cls(name, config_url, ws_url, name + "/query", loopback)
+
+
+def _url_list(urls: object) -> tuple[str, ...]:
+    if isinstance(urls, str):
+        urls = [u for u in urls.replace(",", " ").split()]
+    if not isinstance(urls, (list, tuple)) or not all(isinstance(u, str) for u in urls):
+        raise ValueError("transport_options['urls'] must be a list of agent server URLs")
+    if not urls:
+        raise ValueError("transport_options['urls'] is empty: give at least one agent server URL")
+    return tuple(u.strip() for u in urls)
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """Where the agent servers are and how to talk to them: the ``agent-ws`` transport's ``options_type``.
+
+    The fields up to ``resume_timeout`` are the keys above; ``servers`` is
+    worked out from ``url`` or ``urls``. :meth:`from_settings` fills the
+    timeouts left ``None`` from the run's settings.
+
+    :ivar servers: one :class:`AgentServerAddress` per URL, in the order given.
+    :ivar token: the bearer token (the same for every server), or ``None``; never shown.
     :ivar anthropic_api_key: posted as ``anthropicApiKey``, or ``None``; never shown.
     """
 
-    url: str
+    url: str = ""
+    urls: tuple[str, ...] | list[str] | str | None = None
     token: Secret | None = None
     anthropic_api_key: Secret | None = None
     allow_insecure: bool = False
@@ -70,20 +111,50 @@ class AgentOptions:
     idle_timeout: float | None = None
     interrupt_timeout: float = DEFAULT_INTERRUPT_TIMEOUT
     reconnect_timeout: float = DEFAULT_RECONNECT_TIMEOUT
-    config_url: str = field(init=False)
-    ws_url: str = field(init=False)
-    loopback: bool = field(init=False)
+    resume_timeout: float = DEFAULT_RESUME_TIMEOUT
+    servers: tuple[AgentServerAddress, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        url = self.url.strip()
-        if not url:
-            raise ValueError("the agent-ws transport needs transport_options['url'], e.g. 'http://127.0.0.1:3000'")
-        for key in ("connect_timeout", "idle_timeout", "interrupt_timeout"):
+        url = self.url.strip() if isinstance(self.url, str) else self.url
+        if url and self.urls is not None:
+            raise ValueError(
+                "give the agent-ws transport either transport_options['url'] (one server) or ['urls'] "
+                "(several), not both"
+            )
+        if self.urls is not None:
+            urls = _url_list(self.urls)
+        elif url:
+            urls = (url,)
+        else:
+            raise ValueError(
+                "the agent-ws transport needs transport_options['url'], e.g. 'http://127.0.0.1:3000' "
+                "(or ['urls'], a list, for several servers)"
+            )
+        for key in ("connect_timeout", "idle_timeout", "interrupt_timeout", "resume_timeout"):
             _check_seconds(key, getattr(self, key))
         _check_seconds("reconnect_timeout", self.reconnect_timeout, zero_ok=True)
-        config_url, ws_url, loopback = endpoints(url, allow_insecure=self.allow_insecure)
-        for name, value in (("url", url), ("config_url", config_url), ("ws_url", ws_url), ("loopback", loopback)):
-            object.__setattr__(self, name, value)  # frozen: set once, here
+        servers = tuple(AgentServerAddress.parse(u, allow_insecure=self.allow_insecure) for u in urls)
+        repeated = [s.name for i, s in enumerate(servers) if s.name in {t.name for t in servers[:i]}]
+        if repeated:
+            raise ValueError(f"transport_options['urls'] names {repeated[0]} twice")
+        object.__setattr__(self, "servers", servers)  # frozen: set once, here
+        if self.urls is not None:
+            object.__setattr__(self, "urls", urls)
+
+    @property
+    def config_url(self) -> str:
+        """The first server's ``/config`` endpoint."""
+        return self.servers[0].config_url
+
+    @property
+    def ws_url(self) -> str:
+        """The first server's ``/ws`` endpoint."""
+        return self.servers[0].ws_url
+
+    @property
+    def loopback(self) -> bool:
+        """Every server is on this machine (then no proxy is used)."""
+        return all(s.loopback for s in self.servers)
 
     @classmethod
     def from_settings(cls, settings: ClientSettings) -> AgentOptions:

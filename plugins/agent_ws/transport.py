@@ -1,16 +1,28 @@
 """The ``agent-ws`` transport: one task is one agent turn over the agent-over-WebSocket protocol.
 
-A task: ``POST /config`` (the task's agent options), open ``/ws``, wait for
-``connected``, send the prompt as a ``user_message``, read frames until the
-turn's ``result`` (see :mod:`.turn` for the events), close.
+A task: take a free server (:mod:`.servers`), ``POST /config`` (the task's
+agent options), make sure the server's query runs with them, open ``/ws``,
+wait for ``connected``, send the prompt as a ``user_message``, read frames
+until the turn's ``result`` (see :mod:`.turn`), close.
 
-Guarantees, beyond the protocol:
+Guarantees, beyond the protocol (``docs/agent-protocol.md`` has the why):
 
-* **One connection per server at a time.** The reference server refuses a
-  second connection, so the tasks of a run take turns (a fan-out with
-  ``max_concurrency > 1`` queues instead of being refused). A connection
-  refused as busy (another process, or the server not yet done with our last
-  one) is retried until ``connect_timeout``.
+* **One connection per server at a time.** A server takes one connection,
+  so the tasks of a run take turns on it; with ``urls``, each task goes to
+  the first free server. A connection refused as busy (another process) is
+  retried until ``connect_timeout``. Frames before ``connected`` (the
+  reference server's ``info`` "Spawning Claude Code process…", or kinds this
+  client does not know) are skipped.
+* **The task's configuration, or none.** Both servers apply ``/config`` only
+  to the query their first connection starts. A server that reports its
+  query (``GET /query``: ``mac agent-server``, the simulator) and runs one
+  with other options is asked to end it (``DELETE /query``) so the task's
+  connection starts a fresh one. A server that does not (the reference
+  server) cannot start another query: the transport remembers the options of
+  the query its own connection started (the one that got frames before
+  ``connected``) and fails a task whose options differ, or whose server's
+  query it did not start, with ``invalid_request_error`` before the prompt
+  is sent.
 * **Interrupt.** When the engine cancels the task, the transport sends
   ``{"type": "interrupt"}`` and waits up to ``interrupt_timeout`` (shielded) for
   the turn's ``result``, emitting the text that still arrives. An interrupt
@@ -20,12 +32,22 @@ Guarantees, beyond the protocol:
   and the connection closed. Never a hang.
 * **Dropped connection.** The server keeps the query running, so the transport
   reconnects (for up to ``reconnect_timeout``, at most ``MAX_RESUMES`` times a
-  turn) and reads on without re-sending the prompt; a server that kept
-  the frames (the simulator) delivers the rest of the turn. No connection back
-  in time: :class:`~mac_core.TransportError`, the text received so far kept.
+  turn) and reads on without re-sending the prompt. A server that keeps the
+  frames of an absent client (it says so in ``GET /query``) delivers the rest
+  of the turn. One that does not (the reference server) may have lost the
+  turn's end: if no frame comes within ``resume_timeout`` of the reconnect,
+  or the server restarted meanwhile, the task fails with ``connection_error``
+  at once, its text kept, instead of after ``idle_timeout``. No connection
+  back in time: the server is gone (:class:`~.servers.ServerGone`).
+* **A server that dies** (with ``urls``): it leaves the rotation, and its
+  task is re-run once on another server if the agent had not used a tool
+  yet (``tool_use``): a turn that may have changed files is not run twice;
+  it fails, saying so. Usage received from the dead server is kept.
+  :attr:`TaskResult.server <mac_core.TaskResult.server>` names the server
+  that ran (or failed) each task.
 * **Leftovers.** A turn left without its ``result`` (drop, unacknowledged
   interrupt, timeout) may still send frames to the next connection; the next
-  task to the same URL first skips frames up to that many ``result`` s (each
+  task to the same server first skips frames up to that many ``result`` s (each
   wait bounded by ``interrupt_timeout``), so it never mistakes them for its own.
 * **Timeouts** on /config and the upgrade and ``connected``
   (``connect_timeout``), and between frames (``idle_timeout``).
@@ -48,18 +70,20 @@ import httpx2
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from mac_core import Transport, TransportError
+from mac_core import Event, Transport, TransportError, Usage
 
-from .options import AgentOptions
-from .turn import TurnReader
+from .options import AgentOptions, AgentServerAddress
+from .servers import ServerGone, ServerPool, unfinished_turns
+from .turn import AgentTurn
 
 log = logging.getLogger("mac_plugins.agent_ws")
 
 #: Prompt fields that become ``QueryConfig`` fields in ``POST /config``.
-AGENT_TASK_OPTIONS = frozenset({"allowedTools", "systemPrompt", "agents", "mcpServers", "includePartialMessages"})
+AGENT_TASK_OPTIONS = frozenset(
+    {"allowedTools", "systemPrompt", "agents", "mcpServers", "includePartialMessages"}
+)
 MAX_FRAME_BYTES = 64 * 2**20  # tool results can carry whole files
-MAX_RESUMES = 3  #: reconnects per turn, so a server that keeps dropping cannot loop forever
-_unfinished_turns: dict[str, int] = {}  # ws URL -> turns this process left without their result
+_unfinished_turns = unfinished_turns  # the tests' name for it
 
 
 def query_config(task, options: AgentOptions) -> dict[str, Any]:
@@ -74,17 +98,12 @@ def query_config(task, options: AgentOptions) -> dict[str, Any]:
     return config
 
 
-def user_message(prompt: str) -> str:
-    """The ``user_message`` frame that sends ``prompt``."""
-    message = {"role": "user", "content": prompt}
-    data = {"type": "user", "message": message, "parent_tool_use_id": None, "session_id": ""}
-    return json.dumps({"type": "user_message", "data": data})
-
-
 def _refused(status: int, where: str, has_token: bool) -> TransportError:
     reason = "refused the token" if has_token else "requires a token (pass token=...)"
     return TransportError(
-        f"the agent server {reason}: HTTP {status} at {where}", status_code=status, error_type="authentication_error"
+        f"the agent server {reason}: HTTP {status} at {where}",
+        status_code=status,
+        error_type="authentication_error",
     )
 
 
@@ -110,15 +129,6 @@ def _tls_failure(exc: BaseException) -> str | None:
     return None
 
 
-def _is_result(raw: str | bytes) -> bool:
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        return False
-    data = frame.get("data") if isinstance(frame, dict) else None
-    return isinstance(data, dict) and data.get("type") == "result"
-
-
 class AgentWSTransport(Transport):
     """Delegates each task to a tool-enabled agent server over WebSocket (see the module docstring).
 
@@ -140,13 +150,16 @@ class AgentWSTransport(Transport):
         self.options = AgentOptions.from_settings(self.settings)
         secrets = {"token": self.options.token, "anthropic_api_key": self.options.anthropic_api_key}
         hidden = {k: secrets.get(k, v) for k, v in self.settings.transport_options.items()}
-        self.settings = dataclasses.replace(self.settings, transport_options=hidden)  # no plain token in reprs
+        self.settings = dataclasses.replace(
+            self.settings, transport_options=hidden
+        )  # no plain token in reprs
 
     async def open(self) -> None:
-        self._lock = anyio.Lock()
         self._http = httpx2.AsyncClient(
             timeout=self.options.connect_timeout, trust_env=not self.options.loopback, follow_redirects=False
         )
+        self.pool = ServerPool(self.options.servers)
+        self._unreported: set[str] = set()  # servers that do not answer GET /query
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -156,19 +169,51 @@ class AgentWSTransport(Transport):
         return {"Authorization": f"Bearer {token.reveal()}"} if token is not None else {}
 
     async def run_task(self, task, emit):
-        async with self._lock:  # the server takes one connection at a time
-            await self._post_config(query_config(task, self.options))
-            return await AgentTurn(self, emit).run(task.prompt)
+        config = query_config(task, self.options)
+        tried: list[str] = []
+        earlier = Usage()
+        while True:
+            server = await self.pool.acquire(exclude=tried)
+            turn = AgentTurn(self, server, emit, earlier_usage=earlier)
+            try:
+                completion = await turn.run(task.prompt, config)
+                completion.server = server.name
+                return completion
+            except TransportError as exc:
+                exc.server = server.name
+                if not isinstance(exc, ServerGone) or not self.pool.mark_gone(server, str(exc)):
+                    raise
+                log.warning("agent-ws: %s is out of the rotation: %s", server.name, exc)
+                if tried:
+                    raise
+                if turn.reader.acted:
+                    raise ServerGone(
+                        f"{exc}; not re-run on another server: the agent had already used a tool, "
+                        "so the turn may have changed files",
+                        error_type=exc.error_type,
+                        server=server.name,
+                    ) from None
+                tried.append(server.name)
+                earlier = turn.reader.usage
+                emit(
+                    Event(
+                        "info",
+                        text=f"agent server {server.name} is gone ({exc}); re-running the task elsewhere",
+                    )
+                )
+            finally:
+                self.pool.release(server)
 
-    async def _post_config(self, config: dict[str, Any]) -> None:
-        url = self.options.config_url
+    # --- HTTP: /config and /query -----------------------------------------------------
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx2.Response:
         try:
-            response = await self._http.post(url, json=config, headers=self._headers())
+            response = await self._http.request(method, url, headers=self._headers(), **kwargs)
         except httpx2.ConnectError as exc:
             tls = _tls_failure(exc)
             if tls is not None:
                 raise TransportError(f"TLS with {url} failed: {tls}", error_type="tls_error") from None
-            raise TransportError(
+            raise ServerGone(
                 f"cannot reach the agent server at {url}: connection refused or host unreachable (is it running?)",
                 error_type="connection_error",
             ) from None
@@ -178,9 +223,17 @@ class AgentWSTransport(Transport):
                 error_type="timeout",
             ) from None
         except httpx2.HTTPError as exc:
-            raise TransportError(f"POST {url} failed: {type(exc).__name__}", error_type="connection_error") from None
+            raise ServerGone(
+                f"{method} {url} failed: {type(exc).__name__}", error_type="connection_error"
+            ) from None
         if response.status_code in (401, 403):
             raise _refused(response.status_code, url, self.options.token is not None)
+        return response
+
+    async def post_config(self, server: AgentServerAddress, config: dict[str, Any]) -> None:
+        """``POST /config``; a refusal raises :class:`~mac_core.TransportError` with the server's reason."""
+        url = server.config_url
+        response = await self._request("POST", url, json=config)
         if response.status_code >= 300:
             try:
                 detail = response.json().get("error")
@@ -192,35 +245,78 @@ class AgentWSTransport(Transport):
                 status_code=response.status_code,
             )
 
-    async def connect(self) -> ClientConnection:
-        """Open ``/ws`` and wait for ``connected``, retrying while the server is busy; bounded by connect_timeout."""
+    async def query_state(self, server: AgentServerAddress) -> dict[str, Any] | None:
+        """``GET /query``: the server's query (running, its config, keeps_frames), or ``None`` if it does not say."""
+        if server.name in self._unreported:
+            return None
+        response = await self._request("GET", server.query_url)
+        try:
+            state = response.json() if response.status_code == 200 else None
+        except ValueError:
+            state = None
+        if not isinstance(state, dict):
+            self._unreported.add(server.name)  # the reference server answers 404 Not Found
+            return None
+        return state
+
+    async def end_query(self, server: AgentServerAddress) -> None:
+        """``DELETE /query``, so the next connection starts a fresh query; waits while a client is connected."""
+        delay = 0.05
+        try:
+            with anyio.fail_after(self.options.connect_timeout):
+                while True:
+                    response = await self._request("DELETE", server.query_url)
+                    if response.status_code != 409:
+                        break
+                    await anyio.sleep(delay)  # another client is connected; its turn ends first
+                    delay = min(delay * 2, 0.5)
+        except TimeoutError:
+            raise TransportError(
+                f"could not start a fresh query on {server.name} within {self.options.connect_timeout:g} s: "
+                "another client stayed connected",
+                error_type="timeout",
+            ) from None
+        if response.status_code >= 300:
+            raise TransportError(
+                f"the agent server at {server.name} refused to end its query: HTTP {response.status_code}",
+                status_code=response.status_code,
+            )
+
+    # --- the WebSocket ------------------------------------------------------------------
+
+    async def connect(self, server: AgentServerAddress) -> tuple[ClientConnection, bool]:
+        """Open ``/ws`` and wait for ``connected``, retrying while the server is busy; bounded by connect_timeout.
+
+        Frames before ``connected`` (``info``, kinds this client does not know) are skipped.
+        :return: the connection, and whether frames came before ``connected``: on the
+            reference server, the ``info`` of the agent process its query just spawned.
+        """
         timeout = self.options.connect_timeout
         delay = 0.05
         busy = None
         try:
             with anyio.fail_after(timeout):
                 while True:
-                    ws = await self._open_ws()
+                    ws = await self._open_ws(server)
                     try:
-                        first = json.loads(await ws.recv())
-                    except ConnectionClosed:
-                        first = {"type": "closed"}
-                    except ValueError:
-                        first = None
+                        first, early = await _first_frame(ws)
                     except BaseException:  # cancelled or timed out: leave no connection holding the server
                         with anyio.move_on_after(2, shield=True):
                             await ws.close()
                         raise
-                    if not isinstance(first, dict):
-                        first = {"type": "non-JSON"}
                     if first.get("type") == "connected":
-                        return ws
+                        return ws, early > 0
                     await ws.close()
                     error = str(first.get("error") or "")
                     if "active connection" not in error.lower():
-                        what = f"error: {error}" if error else f"a {first.get('type')!r} frame instead of 'connected'"
+                        what = (
+                            f"error: {error}"
+                            if error
+                            else f"a {first.get('type')!r} frame instead of 'connected'"
+                        )
                         raise TransportError(
-                            f"the agent server at {self.options.ws_url} answered with {what}", error_type="protocol_error"
+                            f"the agent server at {server.ws_url} answered with {what}",
+                            error_type="protocol_error",
                         )
                     busy = error
                     await anyio.sleep(delay)
@@ -228,18 +324,18 @@ class AgentWSTransport(Transport):
         except TimeoutError:
             why = f"busy ({busy})" if busy else "no 'connected' frame"
             raise TransportError(
-                f"could not connect to the agent at {self.options.ws_url} within {timeout:g} s: {why}",
+                f"could not connect to the agent at {server.ws_url} within {timeout:g} s: {why}",
                 error_type="timeout",
             ) from None
 
-    async def _open_ws(self) -> ClientConnection:
-        url = self.options.ws_url
+    async def _open_ws(self, server: AgentServerAddress) -> ClientConnection:
+        url = server.ws_url
         try:
             return await connect(
                 url,
                 additional_headers=self._headers(),
                 open_timeout=None,  # bounded by connect()'s deadline
-                proxy=None if self.options.loopback else True,
+                proxy=None if server.loopback else True,
                 max_size=MAX_FRAME_BYTES,
                 close_timeout=2,
                 logger=_websockets_log,  # its debug log prints request headers
@@ -252,9 +348,11 @@ class AgentWSTransport(Transport):
                 f"the agent server refused the WebSocket upgrade at {url}: HTTP {status}", status_code=status
             ) from None
         except ssl.SSLError as exc:
-            raise TransportError(f"TLS with {url} failed: {_tls_failure(exc)}", error_type="tls_error") from None
-        except OSError as exc:
             raise TransportError(
+                f"TLS with {url} failed: {_tls_failure(exc)}", error_type="tls_error"
+            ) from None
+        except OSError as exc:
+            raise ServerGone(
                 f"cannot connect to the agent at {url}: {exc.strerror or type(exc).__name__} (is it running?)",
                 error_type="connection_error",
             ) from None
@@ -265,122 +363,23 @@ class AgentWSTransport(Transport):
             ) from None
 
 
-class AgentTurn:
-    """One task's conversation with the agent server: connect, send, read, interrupt, resume."""
-
-    def __init__(self, transport: AgentWSTransport, emit) -> None:
-        self.transport = transport
-        self.options = transport.options
-        self.reader = TurnReader(emit)
-        self.ws: ClientConnection | None = None
-        self.sent = False
-        self.resumes = 0
-
-    async def run(self, prompt: str):
-        """Carry one turn out and return its :class:`~mac_core.Completion`."""
+async def _first_frame(ws: ClientConnection) -> tuple[dict[str, Any], int]:
+    """The first frame that matters on a new connection (``connected`` or ``error``), and how many came before it."""
+    early = 0
+    while True:
         try:
-            self.ws = await self.transport.connect()
-            await self._skip_leftovers()
-            self.sent = True  # from here the server may have a turn running for us
-            await self.ws.send(user_message(prompt))
-            while True:
-                try:
-                    frame = await self._recv(self.options.idle_timeout)
-                except ConnectionClosed as closed:
-                    await self._resume(closed)
-                    continue
-                if self.reader.feed(frame):
-                    return self.reader.completion()
-        except ConnectionClosed as closed:
-            raise TransportError(f"the agent server closed the connection ({closed})", error_type="connection_error") from None
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await self._interrupt()
-            raise
-        finally:
-            if self.sent and self.reader.result is None:
-                _unfinished_turns[self.options.ws_url] = _unfinished_turns.get(self.options.ws_url, 0) + 1
-            if self.ws is not None:
-                with anyio.move_on_after(2, shield=True):
-                    await self.ws.close()
-
-    async def _recv(self, timeout: float) -> str | bytes:
-        assert self.ws is not None
-        try:
-            with anyio.fail_after(timeout):
-                return await self.ws.recv()
-        except TimeoutError:
-            raise TransportError(
-                f"no message from the agent for {timeout:g} s", error_type="timeout"
-            ) from None
-
-    async def _skip_leftovers(self) -> None:
-        """Read past the frames of turns an earlier task left without their result."""
-        url = self.options.ws_url
-        pending = _unfinished_turns.pop(url, 0)
-        skipped = 0
-        while pending:
-            with anyio.move_on_after(self.options.interrupt_timeout) as quiet:
-                raw = await self.ws.recv()  # type: ignore[union-attr]
-            if quiet.cancelled_caught:
-                break  # the server kept nothing more
-            skipped += 1
-            if _is_result(raw):
-                pending -= 1
-        if skipped:
-            log.debug("agent-ws: skipped %d frames left over from an earlier turn at %s", skipped, url)
-
-    async def _resume(self, closed: ConnectionClosed) -> None:
-        """Get the connection back after a drop, or raise with what happened."""
-        timeout = self.options.reconnect_timeout
-        what = f"the connection to the agent dropped mid-turn ({closed})"
-        if timeout <= 0:
-            raise TransportError(what, error_type="connection_error")
-        self.resumes += 1
-        if self.resumes > MAX_RESUMES:
-            raise TransportError(f"{what}, for the {self.resumes}th time; giving up", error_type="connection_error")
-        log.info("agent-ws: %s; reconnecting for up to %g s", what, timeout)
-        self.ws = None
-        with anyio.move_on_after(timeout):
-            while True:
-                try:
-                    self.ws = await self.transport.connect()
-                    log.info("agent-ws: reconnected to %s; reading on", self.options.ws_url)
-                    return
-                except TransportError as exc:
-                    if exc.error_type == "authentication_error":
-                        raise
-                    await anyio.sleep(0.2)
-        raise TransportError(f"{what} and did not come back within {timeout:g} s", error_type="connection_error")
-
-    async def _interrupt(self) -> None:
-        """Ask the agent to stop and wait (bounded) for the turn's ``result``; runs shielded."""
-        if not self.sent or self.reader.result is not None:
-            return
-        timeout = self.options.interrupt_timeout
-        if self.ws is None:
-            log.warning("agent-ws: interrupt not delivered: no connection to %s", self.options.ws_url)
-            return
-        resent = self.reader.agent_up
-        try:
-            with anyio.move_on_after(timeout):
-                await self.ws.send(json.dumps({"type": "interrupt"}))
-                if not resent:
-                    log.debug("agent-ws: interrupt sent before the agent was up; will re-send once it is")
-                while True:
-                    ended = self.reader.feed(await self.ws.recv())
-                    if ended:
-                        log.debug("agent-ws: interrupt acknowledged (%s)", self.reader.result.get("subtype"))
-                        return
-                    if not resent and self.reader.agent_up:
-                        await self.ws.send(json.dumps({"type": "interrupt"}))
-                        resent = True
-                        log.debug("agent-ws: agent is up; interrupt re-sent")
-        except (ConnectionClosed, TransportError) as exc:
-            log.warning("agent-ws: interrupt not acknowledged: %s", exc)
-            return
-        log.warning(
-            "agent-ws: interrupt not acknowledged within %g s by %s; closing (the turn may still run on the server)",
-            timeout,
-            self.options.ws_url,
+            frame = json.loads(await ws.recv())
+        except ConnectionClosed:
+            return {"type": "closed"}, early
+        except ValueError:
+            return {"type": "non-JSON"}, early
+        if not isinstance(frame, dict):
+            return {"type": "non-JSON"}, early
+        if frame.get("type") in ("connected", "error", "sdk_message"):
+            return frame, early
+        early += 1
+        log.debug(
+            "agent-ws: before 'connected', skipped a %r frame: %.200s",
+            frame.get("type"),
+            frame.get("data", ""),
         )

@@ -6,7 +6,12 @@ Endpoints (``agent_routes``): ``POST /config``, ``GET /config`` and ``/ws``, as
 * **One query per server**, started by the first connection with the
   configuration posted before it (later posts are stored and shown by
   ``GET /config`` but do not change the running query, as in the reference
-  server). ``anthropicApiKey`` is never echoed back.
+  server). ``anthropicApiKey`` is never echoed back. Like ``mac agent-server``
+  (and unlike the reference server), ``GET /query`` reports the running query
+  (``running``, ``config``, ``turn_in_progress``, ``connected``,
+  ``keeps_frames``) and ``DELETE /query`` ends it (409 while a client is
+  connected), so the next connection starts a fresh one with the configuration
+  posted last.
 * **One connection at a time**: a second one gets the ``error`` frame and is closed.
 * **Each ``user_message`` is a turn**, run one after another: ``system/init``
   (after a short start-up), an ``info`` line, then the script of the message
@@ -118,6 +123,18 @@ class AgentSession:
         self._up = False
         self._queued = 0  # turns received but not started
         self._turns = 0
+        self.closed = False
+
+    @property
+    def turn_in_progress(self) -> bool:
+        """A turn is running or waiting to run."""
+        return self._scope is not None or self._queued > 0
+
+    def close(self) -> None:
+        """End the query: the running turn stops and queued ones never start (``DELETE /query``)."""
+        self.closed = True
+        if self._scope is not None:
+            self._scope.cancel()
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -158,6 +175,8 @@ class AgentSession:
         """Answer one user message, after the turns before it; always ends with a ``result``."""
         async with self._turn_lock:
             self._queued -= 1
+            if self.closed:
+                return
             self._turns += 1
             turn = _Turn()
             errors: list[str] = []
@@ -168,6 +187,8 @@ class AgentSession:
                 except ValueError as exc:
                     errors.append(str(exc))
             self._scope = None
+            if self.closed:
+                return
             if scope.cancel_called:
                 errors.append(INTERRUPTED)
             self._sdk(self._result(turn, errors))
@@ -349,6 +370,24 @@ def agent_routes(*, token_delay: float, seed: int, workspace: pathlib.Path | Non
     session = AgentSession(token_delay=token_delay, seed=seed, workspace=workspace)
     posted: dict[str, Any] = {}
 
+    async def get_query(request: Request) -> JSONResponse:
+        return JSONResponse({
+            "running": session.config is not None,
+            "config": _public(session.config) if session.config is not None else None,
+            "turn_in_progress": session.turn_in_progress,
+            "connected": session.connected,
+            "keeps_frames": True,
+        })
+
+    async def end_query(request: Request) -> JSONResponse:
+        nonlocal session
+        if session.connected:
+            return JSONResponse({"error": "a client is connected; its query cannot be ended"}, status_code=409)
+        ended = session.config is not None
+        session.close()
+        session = AgentSession(token_delay=token_delay, seed=seed, workspace=workspace)
+        return JSONResponse({"success": True, "ended": ended})
+
     async def post_config(request: Request) -> JSONResponse:
         try:
             body = load_json(await read_body(request, CONFIG_BODY_LIMIT))
@@ -367,7 +406,7 @@ def agent_routes(*, token_delay: float, seed: int, workspace: pathlib.Path | Non
     async def get_config(request: Request) -> JSONResponse:
         return JSONResponse({"config": _public(posted)})
 
-    async def pump(websocket: WebSocket) -> None:
+    async def pump(websocket: WebSocket, session: AgentSession) -> None:
         try:
             while True:
                 frame = await session.outbox.peek()
@@ -376,7 +415,7 @@ def agent_routes(*, token_delay: float, seed: int, workspace: pathlib.Path | Non
         except Exception:  # any send failure means the client left; the receive loop sees it too
             return
 
-    async def receive(websocket: WebSocket, turns: TaskGroup) -> None:
+    async def receive(websocket: WebSocket, turns: TaskGroup, session: AgentSession) -> None:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
@@ -403,6 +442,9 @@ def agent_routes(*, token_delay: float, seed: int, workspace: pathlib.Path | Non
 
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
+        await serve_query(websocket, session)  # this connection's query, even if DELETE /query replaces it
+
+    async def serve_query(websocket: WebSocket, session: AgentSession) -> None:
         if session.connected:
             await websocket.send_json({"type": "error", "error": BUSY})
             await websocket.close()
@@ -415,8 +457,8 @@ def agent_routes(*, token_delay: float, seed: int, workspace: pathlib.Path | Non
             async with anyio.create_task_group() as turns:  # turns outlive the connection
                 try:
                     async with anyio.create_task_group() as io:
-                        io.start_soon(pump, websocket)
-                        await receive(websocket, turns)
+                        io.start_soon(pump, websocket, session)
+                        await receive(websocket, turns, session)
                         io.cancel_scope.cancel()
                 finally:
                     session.connected = False  # free for the next client while the turns finish
@@ -426,5 +468,7 @@ def agent_routes(*, token_delay: float, seed: int, workspace: pathlib.Path | Non
     return [
         Route("/config", post_config, methods=["POST"]),
         Route("/config", get_config, methods=["GET"]),
+        Route("/query", get_query, methods=["GET"]),
+        Route("/query", end_query, methods=["DELETE"]),
         WebSocketRoute("/ws", ws),
     ]

@@ -5,7 +5,9 @@ and yields its URL. :class:`FakeAgent` is a starlette app speaking the
 agent-over-WebSocket protocol: ``POST /config`` (with an optional bearer
 token check), and ``/ws``, which sends ``connected`` and then hands the
 connection to the test's ``handler(conn)``. Like the reference server it takes
-one connection at a time and answers a second with the busy error.
+one connection at a time and answers a second with the busy error, and its
+first connection gets an ``info`` frame before ``connected`` (the reference
+server's "Spawning Claude Code process…": that connection started its query).
 """
 
 from __future__ import annotations
@@ -150,6 +152,8 @@ class FakeAgent:
         index = self.accepted
         self.accepted += 1
         try:
+            if index == 0:
+                await websocket.send_json({"type": "info", "data": "Spawning Claude Code process: claude ..."})
             if self.send_connected:
                 await websocket.send_json({"type": "connected"})
             await self.handler(Connection(websocket, self, index))

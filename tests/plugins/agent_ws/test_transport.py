@@ -21,7 +21,7 @@ from fake_agent import (
     tool_result,
     tool_use,
 )
-from mac_plugins.agent_ws import transport as agent_transport
+from mac_plugins.agent_ws.servers import forget_servers
 from websockets.sync.client import connect as ws_connect
 
 from mac_core import Coordinator, Interrupt, Usage, hookimpl
@@ -32,9 +32,9 @@ TOKEN = "agent-token-canary-91c7"
 @pytest.fixture(autouse=True)
 def no_leftover_turns():
     """Each test starts with no turn left unfinished by an earlier one (ports get reused)."""
-    agent_transport._unfinished_turns.clear()
+    forget_servers()
     yield
-    agent_transport._unfinished_turns.clear()
+    forget_servers()
 
 
 class Recorder:
@@ -338,6 +338,7 @@ def test_a_server_busy_with_another_client_fails_within_the_connect_timeout():
     agent = FakeAgent(lambda conn: conn.wait_closed())
     with agent.running() as url:
         with ws_connect(url.replace("http", "ws") + "/ws", open_timeout=5) as other:
+            assert json.loads(other.recv(timeout=5))["type"] == "info"  # this connection started the query
             assert json.loads(other.recv(timeout=5)) == {"type": "connected"}
             (res,), _ = run_agent(url, connect_timeout=0.5)
     assert res.status == "failed"

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 
 import pytest
 from fake_agent import serve
-from mac_plugins.agent_ws import transport as agent_transport
+from mac_plugins.agent_ws.servers import forget_servers
 from mac_plugins.simulator.agent import agent_routes
 from starlette.applications import Starlette
 
@@ -17,9 +17,9 @@ from mac_core import Coordinator, InterruptToken
 
 @pytest.fixture(autouse=True)
 def no_leftover_turns():
-    agent_transport._unfinished_turns.clear()
+    forget_servers()
     yield
-    agent_transport._unfinished_turns.clear()
+    forget_servers()
 
 
 @pytest.fixture
