@@ -14,6 +14,7 @@ docs/simulator-rate-limits.md has the user's summary.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -239,8 +240,12 @@ def _add_bucket_headers(
     prefix = (HEADER_PREFIX + name).encode()
     headers.append((prefix + b"-limit", str(bucket.capacity).encode()))
     headers.append((prefix + b"-remaining", str(bucket.remaining).encode()))
-    reset = time.gmtime(math.ceil(wall_now + max(0.0, bucket.full_in())))
-    headers.append((prefix + b"-reset", time.strftime("%Y-%m-%dT%H:%M:%SZ", reset).encode()))
+    headers.append((prefix + b"-reset", _rfc3339(math.ceil(wall_now + max(0.0, bucket.full_in())))))
+
+
+@functools.lru_cache(maxsize=512)  # resets fall on a few distinct seconds at a time: most are formatted once
+def _rfc3339(epoch_second: int) -> bytes:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_second)).encode()
 
 
 class RateLimiter:
