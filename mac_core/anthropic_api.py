@@ -121,6 +121,8 @@ def make_client(
     For streaming, the read timeout is the idle timeout (the longest gap
     between events); otherwise it bounds the whole response. ``ssl_context``
     lets several clients share one (building one costs about 20 ms).
+    With ``settings.scheduler_retries`` the SDK leaves responses 429 and 529
+    to the run's rate-limit scheduler (it still retries the others).
     ``settings.http_client == "aiohttp"`` puts the SDK on its
     ``DefaultAioHttpClient`` (ADR 0012).
     """
@@ -131,10 +133,12 @@ def make_client(
     read = settings.idle_timeout if streaming else settings.request_timeout
     timeout = httpx2.Timeout(read, connect=settings.connect_timeout)
     http_client: httpx2.AsyncClient | None = None
+    hooks = {"response": [_refusal_left_to_the_scheduler]} if settings.scheduler_retries else None
     if settings.http_client == "aiohttp":
-        http_client = anthropic.DefaultAioHttpClient(verify=ssl_context or True, timeout=timeout)
-    elif ssl_context is not None:
-        http_client = anthropic.DefaultAsyncHttpxClient(verify=ssl_context, timeout=timeout)
+        http_client = anthropic.DefaultAioHttpClient(verify=ssl_context or True, timeout=timeout, event_hooks=hooks)
+    elif ssl_context is not None or hooks is not None:
+        http_client = anthropic.DefaultAsyncHttpxClient(verify=ssl_context or True, timeout=timeout,
+                                                        event_hooks=hooks)
     return anthropic.AsyncAnthropic(
         api_key=settings.api_key.reveal() if settings.api_key else None,
         base_url=settings.base_url,
@@ -142,6 +146,12 @@ def make_client(
         timeout=timeout,
         http_client=http_client,
     )
+
+
+async def _refusal_left_to_the_scheduler(response: httpx2.Response) -> None:
+    """A 429 or 529 is not retried by the SDK: the run's rate-limit scheduler sends it again (ADR 0024)."""
+    if response.status_code in (429, 529):
+        response.headers["x-should-retry"] = "false"
 
 
 #: The process's default SSL contexts, by the variables that choose their CA certificates.
@@ -285,7 +295,8 @@ def transport_error(exc: BaseException) -> TransportError:
         if retries:
             text += f" after {retries} retr{'y' if retries == 1 else 'ies'}"
         return TransportError(
-            text, status_code=exc.status_code, error_type=error_type, request_id=request_id, retries=retries
+            text, status_code=exc.status_code, error_type=error_type, request_id=request_id, retries=retries,
+            headers=exc.response.headers if exc.response is not None else None,
         )
     if isinstance(exc, anthropic.APITimeoutError):
         return TransportError("request timed out (no response within the timeout)", error_type="timeout")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -12,8 +13,16 @@ from .credentials import Secret, checked_secret, find_base_url, require_api_key
 from .engine import execute
 from .events import Event
 from .interrupt import InterruptToken
-from .plugins import RunHooks, TransportEntry, collect_transports, hookimpl, plugin_manager
+from .plugins import (
+    RunHooks,
+    TransportEntry,
+    collect_transports,
+    hookimpl,
+    plugin_manager,
+    rate_limit_scheduler,
+)
 from .prompts import build_tasks, check_max_tokens, check_model, check_positive_int
+from .rate_limits import RateLimitSettings, account_id, read_rate_limits, read_redis_url
 from .results import TaskResult
 from .run import Run
 from .transport import ClientSettings, read_options
@@ -57,6 +66,19 @@ class Coordinator:
         respx see) or ``"aiohttp"`` (about half the client CPU per streamed
         event; for hundreds of concurrent streams, see ADR 0012); else
         ``$MAC_HTTP_CLIENT``, else ``"httpx"``.
+    :param rate_limits: how the ``stream`` and ``messages`` transports keep to
+        the API's rate limits (:mod:`mac_core.rate_limits`, docs/rate-limits.md):
+        ``None`` (default) learns each model's limits from the response
+        headers and waits only when they say so; a
+        :class:`~mac_core.rate_limits.RateLimits` (or ``{"rpm": ..., "itpm":
+        ..., "otpm": ...}``) for every model, or a dict of them by model name,
+        sets them; ``False`` turns the scheduler off (the SDK retries 429s on its own).
+        With the scheduler on, 429 and 529 are retried by it (up to
+        ``max_retries``), after ``retry-after``, not by the SDK.
+    :param redis_url: a Redis server through which processes with the same
+        key share one budget; else ``$MAC_REDIS_URL``; else this process's
+        own. Needs ``pip install 'multi-agent-coordination[redis]'``. Never
+        shown in logs or reprs (it may hold a password).
     """
 
     def __init__(
@@ -72,6 +94,8 @@ class Coordinator:
         idle_timeout: float = 60.0,
         request_timeout: float = 600.0,
         http_client: str | None = None,
+        rate_limits: Any = None,
+        redis_url: str | None = None,
     ) -> None:
         if api_key is not None and not isinstance(api_key, (str, Secret)):
             raise TypeError(f"api_key must be a string, not {type(api_key).__name__}")
@@ -90,6 +114,8 @@ class Coordinator:
             self.http_client = check_http_client(os.environ.get(HTTP_CLIENT_ENV) or "httpx", f"${HTTP_CLIENT_ENV}")
         else:
             self.http_client = check_http_client(http_client)
+        self._rate_limits = read_rate_limits(rate_limits)
+        self._redis_url = read_redis_url(redis_url) if self._rate_limits is not None else None
         self._extra_plugins = list(plugins or ())
         self._pm = plugin_manager(self._extra_plugins)
         self._transports = collect_transports(self._pm)
@@ -188,6 +214,11 @@ class Coordinator:
         pm = self._pm
         if plugins:
             pm = plugin_manager([*self._extra_plugins, *plugins])
+        scheduler = None
+        if self._rate_limits is not None and entry.transport.rate_limited:
+            settings = dataclasses.replace(settings, scheduler_retries=True)
+            scheduler = rate_limit_scheduler(pm, RateLimitSettings(
+                account_id(settings.api_key, settings.base_url), self._rate_limits, self._redis_url))
         return await execute(
             run,
             entry.transport(settings),
@@ -195,6 +226,7 @@ class Coordinator:
             max_concurrency=max_concurrency,
             interrupt_token=interrupt_token,
             prime_cache=bool(cache_shared_system and system is not None),
+            scheduler=scheduler,
         )
 
     def run(self, prompts: Sequence[str | Mapping[str, Any]], **kwargs: Any) -> list[TaskResult]:

@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 
 from .interrupt import InterruptToken
 from .plugins import RunHooks
+from .rate_limits import RequestScheduler, ScheduledRequests
 from .results import CANCELLED, TaskResult
 from .run import RUNNING, Run, Task
 from .task_runner import TaskRunner, failed_result, task_result
@@ -40,15 +41,20 @@ async def execute(
     max_concurrency: int,
     interrupt_token: InterruptToken | None = None,
     prime_cache: bool = False,
+    scheduler: RequestScheduler | None = None,
 ) -> list[TaskResult]:
     """Run every task of ``run`` on ``transport``; return their results in input order.
 
     :param prime_cache: send the first task alone and release the others once
         it starts answering or ends (in any state), so they read the prompt
         cache it writes.
+    :param scheduler: admits each request of a ``rate_limited`` transport to
+        its model's rate limits and sends a 429 or 529 again
+        (:mod:`mac_core.rate_limits`); ``None``: requests go at once.
     """
     execution = RunExecution(
-        run, transport, hooks, max_concurrency=max_concurrency, token=interrupt_token, prime_cache=prime_cache
+        run, transport, hooks, max_concurrency=max_concurrency, token=interrupt_token, prime_cache=prime_cache,
+        scheduler=scheduler,
     )
     return await execution.execute()
 
@@ -69,9 +75,14 @@ class RunExecution:
         max_concurrency: int,
         token: InterruptToken | None,
         prime_cache: bool,
+        scheduler: RequestScheduler | None = None,
     ) -> None:
         self.run = run
         self.transport = transport
+        #: what sends a task's requests: the transport, or the transport behind the rate-limit scheduler
+        self.requests: Transport | ScheduledRequests = transport
+        if scheduler is not None and transport.rate_limited:
+            self.requests = ScheduledRequests(transport, scheduler, transport.settings.max_retries, hooks.task_waiting)
         self.hooks = hooks
         self.token = token
         self.results: list[TaskResult | None] = [None] * len(run.tasks)

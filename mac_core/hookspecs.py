@@ -108,6 +108,24 @@ def mac_task_started(task):
 
 
 @hookspec
+def mac_task_waiting(task, seconds, limit):
+    """A task waits for its model's rate limit before sending a request.
+
+    :param task: the :class:`~mac_core.Task` (running: it holds a concurrency slot).
+    :param seconds: how long it will wait (a float; the scheduler's estimate, at
+        most until the bucket it waits for has refilled enough).
+    :param limit: what it waits for: ``"requests per minute"``, ``"input
+        tokens per minute"``, ``"output tokens per minute"`` or
+        ``"retry-after"`` (a 429 or 529 held the model).
+
+    Called once per wait, when it starts, and only when there is a wait: a run
+    under no limit never calls it. A stop during the wait interrupts the task
+    as usual (its request was never sent). Each round of a tool loop and each
+    retry of a refused request may wait again.
+    """
+
+
+@hookspec
 def mac_task_event(task, event):
     """One event of a running task, in the order the transport produced it.
 
@@ -171,4 +189,28 @@ def mac_should_interrupt(task, event, run):
     reason is recorded in ``TaskResult.interrupt_reason`` and
     ``Run.interrupt_reason``. Policies are asked in pluggy's order: the last
     registered first. After a stop, the task's later events reach no policy.
+    """
+
+
+# --- rate limits --------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def mac_rate_limit_scheduler(settings):
+    """Provide the scheduler that admits every Messages API request of a run.
+
+    :param settings: the run's :class:`~mac_core.rate_limits.RateLimitSettings`:
+        ``account`` (a hash of the API key and base URL, never the key),
+        ``limits`` (the :class:`~mac_core.rate_limits.RateLimits` given, by
+        model; ``"*"`` for all) and ``redis_url`` (a :class:`~mac_core.Secret`, or ``None``).
+    :return: a :class:`~mac_core.rate_limits.RequestScheduler`, or ``None`` to
+        leave it to the next plugin and, last, to the built-in one (buckets in
+        this process, or in Redis when ``redis_url`` is set).
+
+    Called once per run that has a ``rate_limited`` transport (``stream``,
+    ``messages``) and the scheduler on (``rate_limits`` is not ``False``),
+    before any request. The first non-``None`` result wins. Return the same
+    instance for the same ``settings`` if runs should share one budget (the
+    built-in does). A plugin that raises here, or returns something that is
+    not a ``RequestScheduler``, is logged and skipped.
     """

@@ -122,11 +122,36 @@ def collect_transports(pm: pluggy.PluginManager) -> dict[str, TransportEntry]:
     return found
 
 
+def rate_limit_scheduler(pm: pluggy.PluginManager, settings: Any) -> Any:
+    """The first scheduler a plugin's ``mac_rate_limit_scheduler`` provides, else the built-in one.
+
+    A plugin that raises, or answers with something that is not a
+    ``RequestScheduler``, is logged and skipped (as for every hook).
+    """
+    from .rate_limits import RequestScheduler, built_in_scheduler
+
+    # pluggy's firstresult order (last registered first), each call contained like every other hook's
+    for impl in reversed(pm.hook.mac_rate_limit_scheduler.get_hookimpls()):
+        try:
+            scheduler = impl.function(settings=settings)
+        except BaseException as exc:
+            contain(exc, f"plugin {impl.plugin_name} raised in mac_rate_limit_scheduler")
+            continue
+        if scheduler is None:
+            continue
+        if isinstance(scheduler, RequestScheduler):
+            return scheduler
+        log.error("plugin %s: mac_rate_limit_scheduler returned %s, not a RequestScheduler; ignored",
+                  impl.plugin_name, type(scheduler).__name__)
+    return built_in_scheduler(settings)
+
+
 # --- calling hooks without letting a plugin break a task -------------------
 
 _ARGS = {
     "mac_run_started": ("run",),
     "mac_task_started": ("task",),
+    "mac_task_waiting": ("task", "seconds", "limit"),
     "mac_task_event": ("task", "event"),
     "mac_task_finished": ("task", "result"),
     "mac_run_finished": ("run", "results"),
@@ -286,6 +311,7 @@ class RunHooks:
 
     run_started: Callable[..., None] | None = None
     task_started: Callable[..., None] | None = None
+    task_waiting: Callable[..., None] | None = None
     task_event: Callable[..., None] | None = None
     task_finished: Callable[..., None] | None = None
     run_finished: Callable[..., None] | None = None
@@ -301,6 +327,7 @@ class RunHooks:
         return cls(
             run_started=_watching(watch, any(found.values()), _isolated("mac_run_started", found["mac_run_started"], watch)),
             task_started=_isolated("mac_task_started", found["mac_task_started"], watch),
+            task_waiting=_isolated("mac_task_waiting", found["mac_task_waiting"], watch),
             task_event=_isolated("mac_task_event", found["mac_task_event"], watch),
             task_finished=_isolated("mac_task_finished", found["mac_task_finished"], watch),
             run_finished=_unwatching(watch, _isolated("mac_run_finished", found["mac_run_finished"], watch)),
@@ -322,8 +349,11 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
             provides.append("transports: " + ", ".join(mine))
         if "mac_should_interrupt" in hooks:
             provides.append("interrupt policy")
-        if any(h in hooks for h in ("mac_task_event", "mac_task_started", "mac_task_finished", "mac_run_finished")):
+        if any(h in hooks for h in ("mac_task_event", "mac_task_started", "mac_task_waiting", "mac_task_finished",
+                                    "mac_run_finished")):
             provides.append("progress reporter")
+        if "mac_rate_limit_scheduler" in hooks:
+            provides.append("rate-limit scheduler")
         if "mac_register_commands" in hooks:
             provides.append("commands")
         doc = (getattr(plugin, "__doc__", None) or "").strip().splitlines()

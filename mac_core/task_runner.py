@@ -55,10 +55,11 @@ class TaskRunner:
                     scope.cancel()
                 try:
                     await anyio.lowlevel.checkpoint()  # where that cancellation lands, before the transport runs
+                    requests = self.execution.requests  # the transport, behind the rate-limit scheduler if on
                     if task.tool_functions:  # Python functions as tools: send, run them, send results, repeat
-                        completion = await ToolLoop(task, self.run, self.transport, self.emit_function()).complete()
+                        completion = await ToolLoop(task, self.run, requests, self.emit_function()).complete()
                     else:
-                        completion = await self.transport.run_task(task, self.emit_function())
+                        completion = await requests.run_task(task, self.emit_function())
                 except Exception as exc:
                     # An error raised while unwinding our own cancellation is the interrupt, not a failure.
                     if not scope.cancel_called:

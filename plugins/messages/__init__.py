@@ -33,6 +33,7 @@ class MessagesTransport(Transport):
     streams = False
     needs_api_key = True
     bills_tokens = True
+    rate_limited = True  # one request per run_task: the engine's scheduler admits it
     task_options = MESSAGES_TASK_OPTIONS
     options_type = NoOptions  # takes none: a transport option given here is a mistake, said up front
 
@@ -49,10 +50,11 @@ class MessagesTransport(Transport):
         try:
             async with self._clients.client() as client:
                 if task.primes_cache:
-                    message, request_id, retries = await _streamed_for_the_cache(client, request, emit)
+                    message, request_id, retries, headers = await _streamed_for_the_cache(client, request, emit)
                 else:
                     response = await client.messages.with_raw_response.create(**request)
                     message, request_id, retries = await response.parse(), response.request_id, response.retries_taken
+                    headers = response.headers
         except anthropic.APIError as exc:
             raise transport_error(exc) from None
         except ValueError as exc:  # a body that is not JSON or not a Message
@@ -62,11 +64,13 @@ class MessagesTransport(Transport):
             ) from None
         usage = emit_message(message, emit)
         return Completion(
-            usage=usage, stop_reason=message.stop_reason, request_id=request_id, retries=retries
+            usage=usage, stop_reason=message.stop_reason, request_id=request_id, retries=retries, headers=headers
         )
 
 
-async def _streamed_for_the_cache(client: anthropic.AsyncAnthropic, request: dict, emit) -> tuple[Any, str | None, int]:
+async def _streamed_for_the_cache(
+    client: anthropic.AsyncAnthropic, request: dict, emit
+) -> tuple[Any, str | None, int, Any]:
     """The same request, streamed, so the run learns at ``message_start`` that the prompt cache is written.
 
     The other tasks of a ``cache_shared_system`` run wait for that first
@@ -78,7 +82,7 @@ async def _streamed_for_the_cache(client: anthropic.AsyncAnthropic, request: dic
             if event.type == "message_start":
                 emit(Event(MESSAGE_START, data=event.model_dump()))
         message = await stream.get_final_message()
-        return message, stream.request_id, retries_taken(stream.response)
+        return message, stream.request_id, retries_taken(stream.response), stream.response.headers
 
 
 @hookimpl

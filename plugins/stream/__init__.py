@@ -30,6 +30,7 @@ class StreamTransport(Transport):
     streams = True
     needs_api_key = True
     bills_tokens = True
+    rate_limited = True  # one request per run_task: the engine's scheduler admits it
     task_options = MESSAGES_TASK_OPTIONS
     options_type = NoOptions  # takes none: a transport option given here is a mistake, said up front
 
@@ -52,6 +53,7 @@ class StreamTransport(Transport):
             ):
                 completion = await consume_stream(response.http_response.aiter_bytes(), emit, response.request_id)
                 completion.retries = response.retries_taken
+                completion.headers = response.headers
                 return completion
         except anthropic.APIError as exc:
             raise transport_error(exc) from None

@@ -1,0 +1,101 @@
+"""The engine's side of scheduling: each request waits for its budget, and a 429 or 529 is sent again.
+
+A transport that sets ``rate_limited = True`` sends one Messages API request
+per ``run_task`` call, reports the response's headers in
+``Completion.headers`` (or ``TransportError.headers``) and raises a
+:class:`~mac_core.transport.TransportError` with ``status_code`` 429 or 529
+when refused, before emitting anything. Its SDK clients do not retry those
+two themselves (``ClientSettings.scheduler_retries``): :class:`ScheduledRequests`
+does, after the scheduler's wait, so many tasks refused at once do not retry
+together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ..transport import Completion, Emit, Transport, TransportError
+from .scheduler import RequestScheduler
+
+if TYPE_CHECKING:
+    from ..run import Task
+
+#: The HTTP statuses the scheduler retries: rate limited, overloaded.
+REFUSED_STATUSES = frozenset({429, 529})
+#: The request header that says which retry this is, as the SDK's own retries do.
+RETRY_COUNT_HEADER = "x-stainless-retry-count"
+
+#: ``notify(task, seconds, reason)``: a task waits ``seconds`` for the limit ``reason`` before sending.
+WaitNotice = Callable[["Task", float, str], None]
+
+
+class ScheduledRequests:
+    """A transport's ``run_task``, each call admitted by the scheduler and retried on 429/529.
+
+    It has the one method a tool loop calls, so every round of a tool loop is scheduled too.
+
+    :param transport: the run's transport (``rate_limited``).
+    :param scheduler: the run's :class:`RequestScheduler`.
+    :param max_retries: how many times a refused request is sent again.
+    :param notify: told when a task waits (the ``mac_task_waiting`` hook), or ``None``.
+    """
+
+    def __init__(
+        self, transport: Transport, scheduler: RequestScheduler, max_retries: int, notify: WaitNotice | None
+    ) -> None:
+        self.transport = transport
+        self.scheduler = scheduler
+        self.max_retries = max_retries
+        self.notify = notify
+
+    async def run_task(self, task: Task, emit: Emit) -> Completion:
+        """Send ``task``'s request when its budget allows; send it again after a 429 or 529, up to ``max_retries``."""
+        scheduler = self.scheduler
+        attempt = 0
+        while True:
+            reservation = await scheduler.reserve(task)
+            try:
+                if reservation.wait > 0:
+                    if self.notify is not None:
+                        self.notify(task, reservation.wait, reservation.reason or "the rate limit")
+                    await anyio.sleep(reservation.wait)
+                if attempt:
+                    completion = await self._retry(task, emit, attempt)
+                else:
+                    completion = await self.transport.run_task(task, emit)
+            except TransportError as exc:
+                if exc.status_code in REFUSED_STATUSES:
+                    await _shielded(scheduler.refused(reservation, exc.status_code, exc.headers, attempt))
+                    if attempt < self.max_retries and not task.stopped:
+                        attempt += 1
+                        continue
+                else:
+                    await _shielded(scheduler.released(reservation))
+                exc.retries = max(exc.retries, attempt)  # a retry's request header already says which it was
+                raise
+            except BaseException:
+                await _shielded(scheduler.released(reservation))
+                raise
+            await scheduler.answered(reservation, completion.headers, completion.usage)
+            completion.retries += attempt
+            return completion
+
+    async def _retry(self, task: Task, emit: Emit, attempt: int) -> Completion:
+        """Send again, saying which retry it is in the request's headers (the far side may count them)."""
+        options = task.options
+        headers = dict(options.get("extra_headers") or {})
+        headers[RETRY_COUNT_HEADER] = str(attempt)
+        task.options = {**options, "extra_headers": headers}
+        try:
+            return await self.transport.run_task(task, emit)
+        finally:
+            task.options = options
+
+
+async def _shielded(step: Any) -> None:
+    """Await the scheduler's bookkeeping even while the task is being cancelled."""
+    with anyio.CancelScope(shield=True):
+        await step

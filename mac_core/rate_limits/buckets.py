@@ -1,0 +1,165 @@
+"""Token buckets, one per limit of a model, refilled continuously like the API's.
+
+A bucket holds up to its per-minute limit and refills at ``limit / 60`` a
+second (times the budget's pace). Taking more than is left is allowed: the
+level goes below zero and the taker waits until refill brings it back to
+zero, so requests start in the order they asked (no polling, no starvation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: The three limits, in the order costs are given, with the words reporters show.
+LIMIT_NAMES = ("requests per minute", "input tokens per minute", "output tokens per minute")
+#: The response headers' names for them.
+HEADER_NAMES = ("requests", "input-tokens", "output-tokens")
+#: The fewest requests a model's pace falls to after 429s and 529s (a fraction of its limits).
+MIN_PACE = 0.25
+#: What a 429 or 529 multiplies the pace by; each answered request then adds :data:`PACE_STEP` back.
+PACE_DECREASE = 0.75
+PACE_STEP = 0.05
+
+
+class TokenBucket:
+    """One limit's budget: ``level`` of ``limit`` left at ``updated`` (``time.monotonic()``)."""
+
+    __slots__ = ("limit", "level", "updated")
+
+    def __init__(self, limit: int, now: float, level: float | None = None) -> None:
+        self.limit = limit
+        self.level = float(limit if level is None else level)
+        self.updated = now
+
+    def refill(self, now: float, pace: float) -> None:
+        """Add what the bucket refilled since it was last touched, up to its limit."""
+        if now > self.updated:
+            self.level = min(self.limit, self.level + self.limit / 60.0 * pace * (now - self.updated))
+            self.updated = now
+
+    def take(self, amount: float, now: float, pace: float) -> float:
+        """Take ``amount`` (at most a full bucket); the seconds until the level is back at zero."""
+        self.refill(now, pace)
+        self.level -= min(amount, self.limit)
+        return 0.0 if self.level >= 0 else -self.level / (self.limit / 60.0 * pace)
+
+    def give_back(self, amount: float, now: float, pace: float) -> None:
+        """Return ``amount`` (negative: take more, as a correction); never above the limit."""
+        self.refill(now, pace)
+        self.level = min(self.limit, self.level + amount)
+
+    def at_most(self, remaining: float, age: float, now: float, pace: float) -> None:
+        """The far side said ``remaining`` was left ``age`` seconds ago: never assume more than that plus refill."""
+        self.refill(now, pace)
+        self.level = min(self.level, remaining + self.limit / 60.0 * pace * max(age, 0.0))
+
+
+@dataclass
+class LimitsSeen:
+    """The limits and what was left, as one response's ``anthropic-ratelimit-*`` headers say (``None``: absent)."""
+
+    limits: tuple[int | None, int | None, int | None]
+    remaining: tuple[int | None, int | None, int | None]
+
+
+def read_headers(headers: Mapping[str, str] | None) -> LimitsSeen | None:
+    """The rate-limit headers of a response, or ``None`` when it has none (one lookup: the no-limit path)."""
+    if (
+        headers is None
+        or headers.get("anthropic-ratelimit-requests-limit") is None
+        and headers.get("anthropic-ratelimit-output-tokens-limit") is None
+    ):
+        return None
+    limits = tuple(_integer(headers.get(f"anthropic-ratelimit-{name}-limit")) for name in HEADER_NAMES)
+    remaining = tuple(_integer(headers.get(f"anthropic-ratelimit-{name}-remaining")) for name in HEADER_NAMES)
+    return LimitsSeen(limits, remaining)  # type: ignore[arg-type]
+
+
+def _integer(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds the far side asks to wait (``retry-after-ms``, else ``retry-after`` in seconds), or ``None``."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                seconds = float(value) / scale
+            except ValueError:
+                continue
+            if 0 <= seconds <= 3600:
+                return seconds
+    return None
+
+
+class ModelBudget:
+    """One model's buckets (``None`` for a limit not known), its pace and when it may send again.
+
+    :ivar limits: the three per-minute limits (``None``: unknown or none).
+    :ivar fixed: which limits were given as settings (headers do not change those).
+    :ivar pace: the fraction of its limits the model is paced at: lowered by a
+        429 or 529, raised again by every answer (AIMD).
+    :ivar blocked_until: ``time.monotonic()`` before which nothing is sent (a ``retry-after``).
+    """
+
+    __slots__ = ("limits", "fixed", "buckets", "pace", "blocked_until")
+
+    def __init__(self, limits: tuple[int | None, int | None, int | None], now: float) -> None:
+        self.limits = limits
+        self.fixed = tuple(limit is not None for limit in limits)
+        self.buckets = [TokenBucket(limit, now) if limit is not None else None for limit in limits]
+        self.pace = 1.0
+        self.blocked_until = 0.0
+
+    @property
+    def limited(self) -> bool:
+        """True when at least one limit is known."""
+        return any(bucket is not None for bucket in self.buckets)
+
+    def take(self, costs: tuple[float, float, float], now: float) -> tuple[float, str | None]:
+        """Charge ``costs`` (requests, input, output tokens); the wait before sending and the limit it waits for."""
+        wait, reason = 0.0, None
+        if self.blocked_until > now:
+            wait, reason = self.blocked_until - now, "retry-after"
+        for bucket, cost, name in zip(self.buckets, costs, LIMIT_NAMES, strict=True):
+            if bucket is not None:
+                bucket_wait = bucket.take(cost, now, self.pace)
+                if bucket_wait > wait:
+                    wait, reason = bucket_wait, name
+        return wait, reason
+
+    def give_back(self, amounts: tuple[float, float, float], now: float) -> None:
+        """Return unused or over-estimated amounts (negative ones charge an under-estimate)."""
+        for bucket, amount in zip(self.buckets, amounts, strict=True):
+            if bucket is not None and amount:
+                bucket.give_back(amount, now, self.pace)
+
+    def learn(self, seen: LimitsSeen, age: float, now: float) -> None:
+        """Take the limits the headers state (unless given as settings) and never assume more left than they say."""
+        for i, (limit, remaining) in enumerate(zip(seen.limits, seen.remaining, strict=True)):
+            bucket = self.buckets[i]
+            if limit is not None and not self.fixed[i]:
+                if bucket is None:
+                    bucket = self.buckets[i] = TokenBucket(limit, now, remaining)
+                elif bucket.limit != limit:
+                    bucket.limit = limit
+            if bucket is not None and remaining is not None:
+                bucket.at_most(remaining, age, now, self.pace)
+        self.limits = tuple(bucket.limit if bucket is not None else None for bucket in self.buckets)  # type: ignore[assignment]
+
+    def slow_down(self, seconds: float, now: float) -> None:
+        """A 429 or 529: lower the pace and send nothing for ``seconds``."""
+        self.pace = max(MIN_PACE, self.pace * PACE_DECREASE)
+        self.blocked_until = max(self.blocked_until, now + seconds)
+
+    def speed_up(self) -> None:
+        """An answer: raise the pace a step back towards the full limits."""
+        if self.pace < 1.0:
+            self.pace = min(1.0, self.pace + PACE_STEP)
