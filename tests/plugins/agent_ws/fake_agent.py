@@ -107,12 +107,15 @@ class FakeAgent:
         (403) without ``Authorization: Bearer TOKEN``.
     :param token_at_config: check the token at ``/config`` too (False: only at the upgrade).
     :param send_connected: send the ``connected`` frame (False: send nothing).
+    :param greeting: the frames the first connection gets before ``connected``.
     """
 
     def __init__(
-        self, handler: Handler, *, token: str | None = None, token_at_config: bool = True, send_connected: bool = True
+        self, handler: Handler, *, token: str | None = None, token_at_config: bool = True, send_connected: bool = True,
+        greeting: tuple[dict[str, Any], ...] = ({"type": "info", "data": "Spawning Claude Code process: claude ..."},),
     ) -> None:
         self.handler = handler
+        self.greeting = greeting
         self.token = token
         self.token_at_config = token_at_config
         self.send_connected = send_connected
@@ -152,8 +155,8 @@ class FakeAgent:
         index = self.accepted
         self.accepted += 1
         try:
-            if index == 0:
-                await websocket.send_json({"type": "info", "data": "Spawning Claude Code process: claude ..."})
+            for frame in self.greeting if index == 0 else ():
+                await websocket.send_json(frame)
             if self.send_connected:
                 await websocket.send_json({"type": "connected"})
             await self.handler(Connection(websocket, self, index))
