@@ -92,9 +92,15 @@ class Front:
             await ApiError(500, "Internal server error").response()(scope, receive, send_with_id)
         finally:
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s %s %s -> %s in %.3f s%s", record["request_id"], scope["method"], scope["path"],
-                          status or "no response", time.monotonic() - began, record["outcome"] and " " + record["outcome"])
-
+                log.debug(
+                    "%s %s %s -> %s in %.3f s%s",
+                    record["request_id"],
+                    scope["method"],
+                    scope["path"],
+                    status or "no response",
+                    time.monotonic() - began,
+                    record["outcome"] and " " + record["outcome"],
+                )
 
     def _foreign_origin(self, scope: Scope) -> bool:
         """Whether this is an agent-protocol request from a browser origin that was not allowed."""
@@ -212,7 +218,9 @@ def create_app(settings: SimulatorSettings | None = None) -> SimulatorApp:
         *batches.routes(),
         Route("/api/hello", _hello, methods=["GET", "HEAD"]),
         Route(STATS_PATH, _stats, methods=["GET"]),
-        *agent_routes(token_delay=settings.token_delay, seed=settings.seed, workspace=settings.agent_workspace),
+        *agent_routes(
+            token_delay=settings.token_delay, seed=settings.seed, workspace=settings.agent_workspace
+        ),
     ]
     app = SimulatorApp(
         routes=routes,

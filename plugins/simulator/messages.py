@@ -44,7 +44,9 @@ def check_messages_request(body: dict[str, Any], *, needs_max_tokens: bool = Tru
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             raise ApiError(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
         if not isinstance(message.get("content"), (str, list)):
-            raise ApiError(400, f"messages.{index}.content: Input should be a string or a list of content blocks")
+            raise ApiError(
+                400, f"messages.{index}.content: Input should be a string or a list of content blocks"
+            )
     if not isinstance(body.get("system", ""), (str, list)):
         raise ApiError(400, "system: Input should be a string or a list of text blocks")
     tools = body.get("tools", [])
@@ -53,7 +55,8 @@ def check_messages_request(body: dict[str, Any], *, needs_max_tokens: bool = Tru
     for index, tool in enumerate(tools):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             raise ApiError(400, f"tools.{index}.name: Field required")
-        if "type" not in tool and not isinstance(tool.get("input_schema"), dict):  # a custom tool, not a server tool
+        # A custom tool, not a server tool, needs an input schema.
+        if "type" not in tool and not isinstance(tool.get("input_schema"), dict):
             raise ApiError(400, f"tools.{index}.input_schema: Field required")
     if not isinstance(body.get("stream", False), bool):
         raise ApiError(400, "stream: Input should be a boolean")
@@ -89,7 +92,8 @@ class MessagesEndpoint:
 create_message = MessagesEndpoint()
 
 
-STATUS_FAULTS = ("rate_limit", "overloaded", "server_error")  # faults answered with an error status, not an answer
+# Faults answered with an error status, not an answer.
+STATUS_FAULTS = ("rate_limit", "overloaded", "server_error")
 
 
 async def _answer(request: Request) -> AnswerResponse:
@@ -106,7 +110,9 @@ async def _answer(request: Request) -> AnswerResponse:
         raise
 
 
-def _admit(request: Request, state: SimulatorState, body: dict[str, Any], buckets: ModelBuckets | None) -> AnswerResponse:
+def _admit(
+    request: Request, state: SimulatorState, body: dict[str, Any], buckets: ModelBuckets | None
+) -> AnswerResponse:
     """The answer to a checked request, once its fault is drawn and its rate limits allow it."""
     fault = state.faults.pick(request.headers)
     stream = body.get("stream", False)
@@ -134,12 +140,26 @@ def _admit(request: Request, state: SimulatorState, body: dict[str, Any], bucket
     stats.admitted[model] += 1
     stats.admitted_input_tokens[model] += charged
     note["outcome"] += f" {answer.stop_reason} out={answer.output_tokens}"
-    return AnswerResponse(answer, stream=stream, fault=fault, settings=state.settings, stats=stats, note=note,
-                          buckets=buckets, reserved=max_tokens, headers=rate_headers)
+    return AnswerResponse(
+        answer,
+        stream=stream,
+        fault=fault,
+        settings=state.settings,
+        stats=stats,
+        note=note,
+        buckets=buckets,
+        reserved=max_tokens,
+        headers=rate_headers,
+    )
 
 
-def _refuse_if_short(buckets: ModelBuckets, input_tokens: int | None, max_tokens: int, stats: SimulatorStats,
-                     note: dict[str, Any]) -> None:
+def _refuse_if_short(
+    buckets: ModelBuckets,
+    input_tokens: int | None,
+    max_tokens: int,
+    stats: SimulatorStats,
+    note: dict[str, Any],
+) -> None:
     """Raise the API's 429 ``rate_limit_error`` (with ``retry-after``) unless the request fits the buckets now."""
     seconds, which = buckets.shortfall(input_tokens=input_tokens, max_tokens=max_tokens)
     if not which:

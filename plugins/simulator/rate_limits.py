@@ -24,6 +24,7 @@ from typing import Any
 LIMIT_FIELDS = ("rpm", "itpm", "otpm")
 HEADER_PREFIX = "anthropic-ratelimit-"
 NEVER_FITS = math.inf  # the wait of a request bigger than a whole bucket
+_PRUNE_ABOVE = 10_000  # models with buckets before full ones are forgotten
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,14 @@ class ModelBuckets:
             if bucket is not None:
                 bucket.refill(now)
 
+    def full(self) -> bool:
+        """Whether every bucket is full, once refilled up to now."""
+        self.refill()
+        return all(
+            bucket is None or bucket.level >= bucket.capacity
+            for bucket in (self.requests, self.input, self.output)
+        )
+
     def shortfall(self, *, input_tokens: int | None, max_tokens: int) -> tuple[float, str]:
         """The longest wait before this request fits, and the bucket that needs it (``(0.0, "")``: it fits now).
 
@@ -276,10 +285,18 @@ class RateLimiter:
         except KeyError:
             limits = self.per_model.get(model, self.default)
             buckets = None if limits.unlimited else ModelBuckets(model, limits, self.clock)
+            if len(self._buckets) >= _PRUNE_ABOVE:
+                self._prune()
             self._buckets[model] = buckets
         if buckets is not None:
             buckets.refill()
         return buckets
+
+    def _prune(self) -> None:
+        """Forget models whose buckets are full (a new one would be the same): any model name makes buckets."""
+        for model, buckets in list(self._buckets.items()):
+            if buckets is None or buckets.full():
+                del self._buckets[model]
 
     def as_json(self) -> dict[str, Any]:
         """The configured limits: ``{"default": {...}, "models": {model: {...}}}``."""

@@ -13,7 +13,16 @@ from mac_core.serving import ConnectionLimits
 
 from .rate_limits import RateLimits, rate_limits_of
 
-FAULT_KINDS = ("rate_limit", "overloaded", "server_error", "midstream", "disconnect", "slow", "stall", "malformed")
+FAULT_KINDS = (
+    "rate_limit",
+    "overloaded",
+    "server_error",
+    "midstream",
+    "disconnect",
+    "slow",
+    "stall",
+    "malformed",
+)
 """Every fault the simulator can inject (``x-mac-sim-fault: KIND`` or ``--fault KIND``)."""
 
 RANDOM_FAULTS = ("rate_limit", "overloaded", "server_error", "midstream", "disconnect")
@@ -76,7 +85,9 @@ class SimulatorSettings:
     def __post_init__(self) -> None:
         RateLimits(self.rpm, self.itpm, self.otpm)  # raises naming a bad limit
         if not isinstance(self.model_limits, Mapping):
-            raise ValueError(f"model_limits must be a mapping of model to limits, not {type(self.model_limits).__name__}")
+            raise ValueError(
+                f"model_limits must be a mapping of model to limits, not {type(self.model_limits).__name__}"
+            )
         limits = {model: rate_limits_of(value, model) for model, value in self.model_limits.items()}
         object.__setattr__(self, "model_limits", limits)
         unknown = [kind for kind in self.faults if kind not in FAULT_KINDS]
@@ -142,7 +153,9 @@ class SimulatorStats:
         """Every counter as JSON-ready values (counters as objects with string keys), plus ``elapsed`` seconds."""
         data: dict[str, Any] = {}
         for name, value in vars(self).items():
-            data[name] = {str(key): count for key, count in value.items()} if isinstance(value, Counter) else value
+            data[name] = (
+                {str(key): count for key, count in value.items()} if isinstance(value, Counter) else value
+            )
         data["elapsed"] = time.monotonic() - data.pop("started")
         return data
 

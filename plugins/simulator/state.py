@@ -31,7 +31,9 @@ class SimulatorState:
     def __post_init__(self) -> None:
         self.faults = FaultPicker(self.settings)
         settings = self.settings
-        self.limiter = RateLimiter(RateLimits(settings.rpm, settings.itpm, settings.otpm), settings.model_limits)
+        self.limiter = RateLimiter(
+            RateLimits(settings.rpm, settings.itpm, settings.otpm), settings.model_limits
+        )
 
 
 def state_of(request: Request) -> SimulatorState:

@@ -27,8 +27,10 @@ from .wire import compact_json, sse_event
 PING_EVERY = 25  # content deltas between two ping events
 PING = sse_event({"type": "ping"})
 MESSAGE_STOP = sse_event({"type": "message_stop"})
-OVERLOADED_EVENT = sse_event({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
-MALFORMED_EVENT = b"event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"delta\": {oops\n\n"
+OVERLOADED_EVENT = sse_event(
+    {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+)
+MALFORMED_EVENT = b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": {oops\n\n'
 DELTA_PREFIX = b"event: content_block_delta\n"  # an event carrying output (text, thinking or tool input)
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 ENDED_FAULTS = ("midstream", "disconnect", "stall")  # faults after which no message_stop is sent
@@ -57,10 +59,17 @@ def stream_plan(answer: Answer, *, token_delay: float, ttft: float) -> tuple[Pla
     sent = 0
     for index, block in enumerate(answer.blocks):
         kind = block.content["type"]
-        opening = {"text": {"type": "text", "text": ""}, "thinking": {"type": "thinking", "thinking": "", "signature": ""}}
+        opening = {
+            "text": {"type": "text", "text": ""},
+            "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+        }
         content_block = opening.get(kind) or {**block.content, "input": {}}
-        plan.append((ttft if index == 0 else 0.0, sse_event(
-            {"type": "content_block_start", "index": index, "content_block": content_block})))
+        plan.append(
+            (
+                ttft if index == 0 else 0.0,
+                sse_event({"type": "content_block_start", "index": index, "content_block": content_block}),
+            )
+        )
         if index == 0:
             plan.append((0.0, PING))
         for chunk in block.chunks:
@@ -75,15 +84,18 @@ def stream_plan(answer: Answer, *, token_delay: float, ttft: float) -> tuple[Pla
             plan.append((0.0, sse_event({"type": "content_block_delta", "index": index, "delta": signature})))
         plan.append((0.0, sse_event({"type": "content_block_stop", "index": index})))
     usage = answer.usage
-    final_usage = {key: usage[key] for key in
-                   ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")}
+    final_usage = {
+        key: usage[key]
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+    }
     delta = {"stop_reason": answer.stop_reason, "stop_sequence": answer.stop_sequence}
     plan.append((0.0, sse_event({"type": "message_delta", "delta": delta, "usage": final_usage})))
     plan.append((0.0, MESSAGE_STOP))
     return plan, middle or 3  # no content at all: strike after the first content_block_start
 
 
-@functools.lru_cache(maxsize=8192)  # unscripted answers reuse a small vocabulary: most deltas are encoded once
+# Unscripted answers reuse a small vocabulary: most deltas are encoded once.
+@functools.lru_cache(maxsize=8192)
 def _delta_event(index: int, kind: str, chunk: str) -> bytes:
     if kind == "text":
         delta = {"type": "text_delta", "text": chunk}
@@ -107,9 +119,19 @@ class AnswerResponse:
     the request's log record, completed here.
     """
 
-    def __init__(self, answer: Answer, *, stream: bool, fault: str | None, settings: SimulatorSettings,
-                 stats: SimulatorStats, note: dict[str, Any], buckets: ModelBuckets | None = None,
-                 reserved: int = 0, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        answer: Answer,
+        *,
+        stream: bool,
+        fault: str | None,
+        settings: SimulatorSettings,
+        stats: SimulatorStats,
+        note: dict[str, Any],
+        buckets: ModelBuckets | None = None,
+        reserved: int = 0,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         self.answer = answer
         self.stream = stream
         self.fault = fault
@@ -119,7 +141,8 @@ class AnswerResponse:
         self.buckets = buckets
         self.reserved = reserved
         self.headers = headers or []
-        self._complete = False  # the last byte is being sent: a disconnect now is no longer the client leaving
+        # Set when the last byte is being sent: a disconnect then is no longer the client leaving.
+        self._complete = False
         self._abort = False
         self._plan: Plan = []
         self._sent = 0  # events of the plan sent so far
@@ -201,7 +224,11 @@ class AnswerResponse:
         body = compact_json(self.answer.message())
         if fault == "malformed":
             body = body[: len(body) // 2]
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *self.headers]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *self.headers,
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if fault in ("disconnect", "stall"):
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})

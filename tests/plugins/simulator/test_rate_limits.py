@@ -349,3 +349,14 @@ def test_count_tokens_is_not_held_to_the_limits(start_sim):
         for _ in range(3)
     ]
     assert [c.json() for c in counted] == [{"input_tokens": 50}] * 3 and sim.stats.rate_limited == 0
+
+
+def test_many_model_names_do_not_grow_the_buckets_without_bound():
+    from mac_plugins.simulator.rate_limits import RateLimiter
+
+    limiter = RateLimiter(RateLimits(rpm=5), {}, clock=lambda: 0.0)  # time stands still: nothing refills
+    limiter.buckets("busy").take(0, 0)
+    for index in range(25_000):
+        limiter.buckets(f"model-{index}")
+    assert len(limiter._buckets) <= 10_001  # full buckets are forgotten: a new one would be the same
+    assert limiter.buckets("busy").requests.remaining == 4  # one in use is kept
