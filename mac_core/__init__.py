@@ -59,6 +59,7 @@ from .run import Run, Task
 from .skill_credentials import get_anthropic_api_key
 from .stall import StallDetector
 from .task_state import TERMINAL_STATES, InvalidTransitionError, TaskInfo, TaskState, TaskTracker
+from .thread import Thread
 from .tools import Tool, tool
 from .transport import ClientSettings, Completion, Transport, TransportError
 from .workflow import HybridResult, findings_report
@@ -87,6 +88,7 @@ __all__ = [
     "TaskInfo",
     "TaskState",
     "TaskTracker",
+    "Thread",
     "compute_backoff_delay",
     "get_anthropic_api_key",
     "get_available_models",
