@@ -148,9 +148,15 @@ def make_client(
     )
 
 
+#: Where a 429 or 529 keeps the server's ``x-should-retry`` once the SDK is told not to retry it.
+SERVER_SHOULD_RETRY = "x-mac-server-should-retry"
+
+
 async def _refusal_left_to_the_scheduler(response: httpx2.Response) -> None:
     """A 429 or 529 is not retried by the SDK: the run's rate-limit scheduler sends it again (ADR 0024)."""
     if response.status_code in (429, 529):
+        if "x-should-retry" in response.headers:  # the server's own word, which the scheduler obeys
+            response.headers[SERVER_SHOULD_RETRY] = response.headers["x-should-retry"]
         response.headers["x-should-retry"] = "false"
 
 

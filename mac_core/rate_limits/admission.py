@@ -23,8 +23,12 @@ from .scheduler import RequestScheduler
 if TYPE_CHECKING:
     from ..run import Task
 
+#: The longest a waiting task sleeps before asking again (answers giving back ``max_tokens`` free room early).
+POLL_SECONDS = 0.5
 #: The HTTP statuses the scheduler retries: rate limited, overloaded.
 REFUSED_STATUSES = frozenset({429, 529})
+#: Where the SDK toolkit keeps a refusal's own ``x-should-retry`` (see :mod:`mac_core.anthropic_api`).
+SERVER_SHOULD_RETRY = "x-mac-server-should-retry"
 #: The request header that says which retry this is, as the SDK's own retries do.
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 
@@ -57,11 +61,14 @@ class ScheduledRequests:
         attempt = 0
         while True:
             reservation = await scheduler.reserve(task)
+            told = False
+            while reservation.wait > 0:  # nothing charged yet: a stop here leaves nothing to give back
+                if not told and self.notify is not None:
+                    self.notify(task, reservation.wait, reservation.reason or "the rate limit")
+                    told = True
+                await anyio.sleep(min(reservation.wait, POLL_SECONDS))
+                reservation = await scheduler.reserve(task)
             try:
-                if reservation.wait > 0:
-                    if self.notify is not None:
-                        self.notify(task, reservation.wait, reservation.reason or "the rate limit")
-                    await anyio.sleep(reservation.wait)
                 if attempt:
                     completion = await self._retry(task, emit, attempt)
                 else:
@@ -69,7 +76,7 @@ class ScheduledRequests:
             except TransportError as exc:
                 if exc.status_code in REFUSED_STATUSES:
                     await _shielded(scheduler.refused(reservation, exc.status_code, exc.headers, attempt))
-                    if attempt < self.max_retries and not task.stopped:
+                    if attempt < self.max_retries and not task.stopped and _may_retry(exc.headers):
                         attempt += 1
                         continue
                 else:
@@ -99,3 +106,8 @@ async def _shielded(step: Any) -> None:
     """Await the scheduler's bookkeeping even while the task is being cancelled."""
     with anyio.CancelScope(shield=True):
         await step
+
+
+def _may_retry(headers: Any) -> bool:
+    """False when the server said not to retry (a request larger than a whole bucket never fits)."""
+    return headers is None or headers.get(SERVER_SHOULD_RETRY) != "false"

@@ -1,9 +1,9 @@
 """Token buckets, one per limit of a model, refilled continuously like the API's.
 
 A bucket holds up to its per-minute limit and refills at ``limit / 60`` a
-second (times the budget's pace). Taking more than is left is allowed: the
-level goes below zero and the taker waits until refill brings it back to
-zero, so requests start in the order they asked (no polling, no starvation).
+second (times the budget's pace). A request is charged only when every
+bucket holds what it costs; otherwise it is told how long until they would,
+and asks again (answers that give back unused ``max_tokens`` shorten that).
 """
 
 from __future__ import annotations
@@ -38,11 +38,15 @@ class TokenBucket:
             self.level = min(self.limit, self.level + self.limit / 60.0 * pace * (now - self.updated))
             self.updated = now
 
-    def take(self, amount: float, now: float, pace: float) -> float:
-        """Take ``amount`` (at most a full bucket); the seconds until the level is back at zero."""
+    def shortfall(self, amount: float, now: float, pace: float) -> float:
+        """Seconds until the bucket holds ``amount`` (at most a full bucket); 0 when it does now."""
         self.refill(now, pace)
+        missing = min(amount, self.limit) - self.level
+        return 0.0 if missing <= 0 else missing / (self.limit / 60.0 * pace)
+
+    def take(self, amount: float) -> None:
+        """Charge ``amount`` (at most a full bucket); call :meth:`shortfall` first, at the same ``now``."""
         self.level -= min(amount, self.limit)
-        return 0.0 if self.level >= 0 else -self.level / (self.limit / 60.0 * pace)
 
     def give_back(self, amount: float, now: float, pace: float) -> None:
         """Return ``amount`` (negative: take more, as a correction); never above the limit."""
@@ -124,15 +128,23 @@ class ModelBudget:
         return any(bucket is not None for bucket in self.buckets)
 
     def take(self, costs: tuple[float, float, float], now: float) -> tuple[float, str | None]:
-        """Charge ``costs`` (requests, input, output tokens); the wait before sending and the limit it waits for."""
+        """Charge ``costs`` (requests, input, output tokens) if every bucket holds them: ``(0, None)``.
+
+        Otherwise nothing is charged: the seconds until they would (as far as
+        refill alone goes) and the limit that is short.
+        """
         wait, reason = 0.0, None
         if self.blocked_until > now:
             wait, reason = self.blocked_until - now, "retry-after"
         for bucket, cost, name in zip(self.buckets, costs, LIMIT_NAMES, strict=True):
             if bucket is not None:
-                bucket_wait = bucket.take(cost, now, self.pace)
-                if bucket_wait > wait:
-                    wait, reason = bucket_wait, name
+                short = bucket.shortfall(cost, now, self.pace)
+                if short > wait:
+                    wait, reason = short, name
+        if wait <= 0:
+            for bucket, cost in zip(self.buckets, costs, strict=True):
+                if bucket is not None:
+                    bucket.take(cost)
         return wait, reason
 
     def give_back(self, amounts: tuple[float, float, float], now: float) -> None:

@@ -33,10 +33,13 @@ class Reservation:
     """One request's claim on its model's budget.
 
     :ivar model: the request's model.
-    :ivar costs: what was charged: (requests, input tokens (an estimate), output tokens (``max_tokens``)).
-    :ivar wait: seconds the request must wait before it is sent (0: at once).
+    :ivar costs: what it costs: (requests, input tokens (an estimate), output tokens (``max_tokens``)).
+    :ivar wait: 0 when the costs were charged and the request may go now;
+        else nothing was charged and this is how long until the budget would
+        hold them (refill alone: answers that give tokens back may shorten it),
+        so the engine waits (at most ``POLL_SECONDS`` at a time) and asks again.
     :ivar reason: the limit it waits for (``"output tokens per minute"``, ``"retry-after"``…), or ``None``.
-    :ivar send_at: ``time.monotonic()`` when it may be sent.
+    :ivar send_at: ``time.monotonic()`` when it was charged.
     """
 
     model: str
@@ -50,8 +53,9 @@ class RequestScheduler(abc.ABC):
     """Decides when each request may start; told how each one ended. One per account, shared by runs.
 
     The engine calls, for each Messages API request (each round of a tool loop too):
-    :meth:`reserve` before sending (then waits ``reservation.wait`` seconds,
-    cancellable), then exactly one of :meth:`answered`, :meth:`refused` (a 429
+    :meth:`reserve` before sending, again after a wait for as long as it
+    answers with ``reservation.wait > 0`` (nothing charged), then, for the
+    reservation that was charged, exactly one of :meth:`answered`, :meth:`refused` (a 429
     or 529: the engine sends it again after a new :meth:`reserve`, up to
     ``max_retries`` times) or :meth:`released` (cancelled while waiting or in
     flight, or failed otherwise). Methods may be called from several threads'
@@ -60,7 +64,7 @@ class RequestScheduler(abc.ABC):
 
     @abc.abstractmethod
     async def reserve(self, task: Task) -> Reservation:
-        """Charge ``task``'s next request to its model's budget; say how long it must wait."""
+        """Charge ``task``'s next request to its model's budget if it fits; else say how long until it would."""
 
     @abc.abstractmethod
     async def answered(

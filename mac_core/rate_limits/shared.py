@@ -4,8 +4,8 @@ Each model of each account (a hash of the API key and base URL, never the key)
 is one Redis hash, ``mac:rate-limits:{account}:{model}``: a level and a time
 per bucket and a ``blocked`` time, all in the Redis server's clock (``TIME``),
 so hosts need not agree on theirs. A process charges the shared buckets and
-its own (which know the limits it learnt and its pace); a request waits for
-the longer of the two.
+its own (which know the limits it learnt and its pace, and carry on if Redis
+is lost); the shared ones decide.
 
 If Redis cannot be reached (at start or mid-run), the process warns once
 (logger ``mac_core.rate_limits``) and goes on with its own buckets; it tries
@@ -48,20 +48,29 @@ local function level_of(i, limit)
 end
 """
 
-#: ARGV: pace, three limits (0: none), three costs. Returns {wait in seconds as a string, which limit (0: blocked)}.
+#: ARGV: pace, three limits (0: none), three costs. Charges them if every bucket holds them.
+#: Returns {seconds until they would fit (0: charged), as a string; which limit is short (0: blocked, -1: none)}.
 TAKE_SCRIPT = (
     _NOW
     + """
 local wait, reason = 0, -1
 local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked') or '0')
 if blocked > now then wait = blocked - now; reason = 0 end
+local levels = {}
 for i = 1, 3 do
   local limit = tonumber(ARGV[1 + i])
   if limit > 0 then
-    local level = level_of(i, limit) - math.min(tonumber(ARGV[4 + i]), limit)
-    redis.call('HSET', KEYS[1], names[i], level, names[i] .. '_at', now)
-    local need = -level / (limit / 60 * pace)
-    if need > wait then wait = need; reason = i end
+    levels[i] = level_of(i, limit)
+    local short = (math.min(tonumber(ARGV[4 + i]), limit) - levels[i]) / (limit / 60 * pace)
+    if short > wait then wait = short; reason = i end
+  end
+end
+if wait <= 0 then
+  for i = 1, 3 do
+    local limit = tonumber(ARGV[1 + i])
+    if limit > 0 then
+      redis.call('HSET', KEYS[1], names[i], levels[i] - math.min(tonumber(ARGV[4 + i]), limit), names[i] .. '_at', now)
+    end
   end
 end
 redis.call('EXPIRE', KEYS[1], __TTL__)
@@ -159,13 +168,17 @@ class RedisRateLimitScheduler(RateLimitScheduler):
     def _take(
         self, model: str, budget: ModelBudget, costs: tuple[float, float, float], now: float
     ) -> tuple[float, str | None]:
-        wait, reason = budget.take(costs, now)
         shared = self._redis(self._take_script, model, [budget.pace, *_limits(budget), *costs])
-        if shared is not None:
-            shared_wait, which = float(shared[0]), int(shared[1])
-            if shared_wait > wait:
-                wait, reason = shared_wait, ("retry-after" if which == 0 else LIMIT_NAMES[which - 1])
-        return wait, reason
+        if shared is None:  # Redis lost: this process's buckets alone
+            return budget.take(costs, now)
+        wait, which = float(shared[0]), int(shared[1])
+        if wait > 0:
+            return wait, "retry-after" if which == 0 else LIMIT_NAMES[which - 1]
+        for bucket, cost in zip(budget.buckets, costs, strict=True):  # kept current for a fallback
+            if bucket is not None:
+                bucket.refill(now, budget.pace)
+                bucket.take(cost)
+        return 0.0, None
 
     def _give_back(
         self, model: str, budget: ModelBudget, amounts: tuple[float, float, float], now: float
