@@ -1,0 +1,145 @@
+"""A fan-out of delegations over several agent servers (the simulator's scripted agent), one of which dies."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from contextlib import ExitStack
+
+import pytest
+from fake_agent import serve
+from mac_plugins.agent_ws.servers import forget_servers
+from mac_plugins.simulator.agent import agent_routes
+from starlette.applications import Starlette
+
+from mac_core import Coordinator, hookimpl
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_memory():
+    forget_servers()
+    yield
+    forget_servers()
+
+
+class Agents:
+    """Scripted agents on loopback ports; :meth:`kill` stops one (its port then refuses connections)."""
+
+    def __init__(self, stack: ExitStack, count: int, token_delay: float, workspace) -> None:
+        self.urls, self._stops = [], []
+        for _ in range(count):
+            app = Starlette(routes=agent_routes(token_delay=token_delay, seed=3, workspace=workspace))
+            inner = ExitStack()
+            self.urls.append(inner.enter_context(serve(app)))
+            self._stops.append(inner)
+            stack.callback(inner.close)
+
+    def kill(self, index: int) -> None:
+        self._stops[index].close()
+
+
+class Infos:
+    def __init__(self) -> None:
+        self.lines = []
+
+    @hookimpl
+    def mac_task_event(self, task, event):
+        if event.type == "info" and "is gone" in event.text:
+            self.lines.append(event.text)
+
+
+def run(urls, prompts, *, plugins=(), **options):
+    return Coordinator(plugins=list(plugins)).run(
+        list(prompts),
+        transport="agent-ws",
+        max_concurrency=len(urls),
+        transport_options={"urls": urls, "reconnect_timeout": 0.3, **options},
+    )
+
+
+def test_a_fan_out_spreads_over_the_servers_one_turn_each_at_a_time(tmp_path):
+    with ExitStack() as stack:
+        agents = Agents(stack, 3, 0.02, tmp_path)
+        results = run(agents.urls, [f"[[reply: answer {i} with a few words]]" for i in range(9)])
+    assert [r.status for r in results] == ["completed"] * 9
+    assert [r.text for r in results] == [f"answer {i} with a few words" for i in range(9)]
+    assert {r.server for r in results} == set(agents.urls)
+    # One turn per server at a time: on a server, a task's first event follows the end of the one before.
+    for url in agents.urls:
+        spans = sorted((r.first_event_at, r.finished_at) for r in results if r.server == url)
+        assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:], strict=False)), url
+
+
+def test_the_fan_out_survives_killing_one_server_mid_run(tmp_path):
+    infos = Infos()
+    with ExitStack() as stack:
+        agents = Agents(stack, 3, 0.03, tmp_path)
+        killer = threading.Timer(0.5, agents.kill, args=(1,))
+        killer.start()
+        killed_at = time.time() + 0.5
+        try:
+            results = run(
+                agents.urls,
+                [f"[[reply: answer {i} in some ten words or so here]]" for i in range(12)],
+                plugins=[infos],
+            )
+        finally:
+            killer.join()
+    assert [r.status for r in results] == ["completed"] * 12, [r.error for r in results]
+    assert [r.text for r in results] == [f"answer {i} in some ten words or so here" for i in range(12)]
+    dead = agents.urls[1]
+    assert any(r.server == dead for r in results), "the server died before it ran anything"
+    assert all(r.finished_at < killed_at + 1 for r in results if r.server == dead)
+    assert {r.server for r in results if r.started_at > killed_at + 1} <= {agents.urls[0], agents.urls[2]}
+    assert infos.lines and dead in infos.lines[0], "no task was re-run after its server died"
+
+
+def test_a_turn_that_used_a_tool_is_not_re_run_when_its_server_dies(tmp_path):
+    (tmp_path / "a.txt").write_text("x")
+    with ExitStack() as stack:
+        agents = Agents(stack, 2, 0.15, tmp_path)
+        prompt = '[[tool: Read {"file_path": "a.txt"}]] [[tool: Read {"file_path": "a.txt"}]]'
+        killer = threading.Timer(1.3, agents.kill, args=(0,))  # the first Read is asked for at about 0.9 s
+        killer.start()
+        try:
+            (res,) = run(agents.urls, [prompt])
+        finally:
+            killer.join()
+    assert res.status == "failed"
+    assert res.server == agents.urls[0]
+    assert "not re-run on another server: the agent had already used a tool" in res.error
+    assert res.tool_calls and res.tool_calls[0]["name"] == "Read"
+
+
+def test_when_every_server_is_gone_the_tasks_fail_naming_them(tmp_path):
+    with ExitStack() as stack:
+        agents = Agents(stack, 2, 0.0, tmp_path)
+        agents.kill(0)
+        agents.kill(1)
+        results = run(agents.urls, ["[[reply: a]]", "[[reply: b]]"])
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert all(r.error_type == "connection_error" for r in results)
+    assert any("no agent server left" in r.error or "cannot reach" in r.error for r in results)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"url": "http://127.0.0.1:1", "urls": ["http://127.0.0.1:2"]}, "either transport_options['url']"),
+        ({"urls": []}, "is empty"),
+        ({"urls": ["http://127.0.0.1:2", "http://127.0.0.1:2/"]}, "twice"),
+        ({"urls": ["http://127.0.0.1:2", "http://agent.example:3"]}, "would travel in clear"),
+        ({"urls": [5]}, "must be a list of agent server URLs"),
+    ],
+)
+def test_bad_server_lists_are_refused_before_any_connection(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Coordinator().run(["x"], transport="agent-ws", transport_options=options)
+
+
+def test_urls_may_be_one_comma_separated_string_as_mac_run_passes_it():
+    from mac_plugins.agent_ws.options import AgentOptions
+
+    options = AgentOptions(urls="http://127.0.0.1:3001, ws://127.0.0.1:3002/ws")
+    assert [s.name for s in options.servers] == ["http://127.0.0.1:3001", "http://127.0.0.1:3002"]
