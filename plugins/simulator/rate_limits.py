@@ -67,14 +67,19 @@ class RateLimits:
         return {name: getattr(self, name) for name in LIMIT_FIELDS}
 
 
-def rate_limits_of(value: RateLimits | Mapping[str, Any], model: str) -> RateLimits:
-    """``value`` as :class:`RateLimits`; a mapping may hold only ``rpm``, ``itpm``, ``otpm``."""
+def rate_limits_of(value: Any, model: str) -> RateLimits:
+    """``value`` as :class:`RateLimits`: one already, a mapping of ``rpm``/``itpm``/``otpm``, or any object with
+    those three attributes (such as :class:`mac_core.rate_limits.RateLimits`, so a test gives both sides the same)."""
     if isinstance(value, RateLimits):
         return value
     if not isinstance(value, Mapping):
-        raise ValueError(
-            f"model_limits[{model!r}]: expected RateLimits or a mapping, not {type(value).__name__}"
-        )
+        if all(hasattr(value, name) for name in LIMIT_FIELDS):
+            value = {name: getattr(value, name) for name in LIMIT_FIELDS}
+        else:
+            raise ValueError(
+                f"model_limits[{model!r}]: expected RateLimits or a mapping of rpm/itpm/otpm, "
+                f"not {type(value).__name__}"
+            )
     unknown = sorted(set(value) - set(LIMIT_FIELDS))
     if unknown:
         raise ValueError(

@@ -216,6 +216,10 @@ def test_the_counters_are_hidden_from_other_hosts():
         ({"model_limits": {"m": {"rpx": 1}}}, "model_limits['m']: unknown limit(s) ['rpx']"),
         ({"model_limits": {"m": {"itpm": -1}}}, "model_limits['m']: itpm must be"),
         ({"model_limits": [("m", 1)]}, "model_limits must be a mapping"),
+        (
+            {"model_limits": {"m": 5}},
+            "model_limits['m']: expected RateLimits or a mapping of rpm/itpm/otpm, not int",
+        ),
     ],
 )
 def test_bad_limits_are_refused_naming_what_is_wrong(settings, message):
@@ -360,3 +364,10 @@ def test_many_model_names_do_not_grow_the_buckets_without_bound():
         limiter.buckets(f"model-{index}")
     assert len(limiter._buckets) <= 10_001  # full buckets are forgotten: a new one would be the same
     assert limiter.buckets("busy").requests.remaining == 4  # one in use is kept
+
+
+def test_the_engines_rate_limits_can_set_the_simulators():
+    from mac_core.rate_limits import RateLimits as EngineRateLimits
+
+    settings = SimulatorSettings(model_limits={"m": EngineRateLimits(rpm=2, otpm=900)})
+    assert settings.model_limits == {"m": RateLimits(rpm=2, otpm=900)}
