@@ -202,15 +202,23 @@ class TaskTree:
 
 
 class _TreeWatch:
-    """The orchestration's own plugin on each of its runs: keeps the live runs and results, spreads a stop."""
+    """The orchestration's own plugin on each of its runs: keeps the live runs and results, spreads a stop.
+
+    Registered after the caller's plugins, so pluggy calls it before them: a
+    run a policy stopped stops the tree, for that policy's reason, before any
+    other plugin hears of the first task it ended.
+    """
 
     def __init__(self, tree: TaskTree, workers: dict[str, TaskResult | None]) -> None:
         self.tree = tree
         self.workers = workers
+        self._run_of: dict[Task, Run] = {}
 
     @hookimpl
     def mac_run_started(self, run):
         self.tree._runs.append(run)
+        for task in run.tasks:
+            self._run_of[task] = run
         if self.tree.stopping:  # started as the stop came: its token will stop it too, say why now
             run.interrupt(self.tree.interrupt_reason)
 
@@ -219,12 +227,15 @@ class _TreeWatch:
         key = _worker_key(task.name)
         if key in self.workers:
             self.workers[key] = result
+        run = self._run_of.pop(task, None)
+        if run is not None and run.interrupt_reason is not None:  # a policy stopped this run: the tree stops
+            self.tree.interrupt(run.interrupt_reason)
 
     @hookimpl
     def mac_run_finished(self, run):
         if run in self.tree._runs:
             self.tree._runs.remove(run)
-        if run.interrupt_reason is not None:  # a policy stopped this run: the whole tree stops
+        if run.interrupt_reason is not None:
             self.tree.interrupt(run.interrupt_reason)
 
 
@@ -263,7 +274,7 @@ class _Orchestrator:
         self.tree = TaskTree()
         self.workers: dict[str, TaskResult | None] = {}
         self.waves: list[Wave] = []
-        self.plugins = [_TreeWatch(self.tree, self.workers), *plugins]
+        self.plugins = [*plugins, _TreeWatch(self.tree, self.workers)]
 
     def spawn_tool(self, agent: str) -> Tool:
         """A ``spawn_agents`` tool for the agent at path ``agent``; it counts that agent's waves."""

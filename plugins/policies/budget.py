@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mac_core import Interrupt, hookimpl
 from mac_core.events import TEXT, THINKING, TOOL_USE
-from mac_core.orchestrator import counting_scope
+from mac_core.orchestrator import TaskTree, counting_scope
 from mac_core.pricing import price_for
 
 from .base import (
@@ -59,10 +59,16 @@ class _Budget:
         """``amount`` for a reason."""
         raise NotImplementedError
 
+    def _whole(self) -> str:
+        """What a run-scoped budget is over, for a reason: the run, or an orchestration's tree of runs."""
+        return "the orchestration" if isinstance(self._run, TaskTree) else "the run"
+
     def _reason(self, who: str, amount: float, estimated: bool) -> str:
         about = "about " if estimated else ""
-        return (f"{who} reached its {self.quantity} budget: {about}{self.describe(amount)} used "
-                f"of {self.describe(self.limit)} allowed")
+        return (
+            f"{who} reached its {self.quantity} budget: {about}{self.describe(amount)} used "
+            f"of {self.describe(self.limit)} allowed"
+        )
 
     @hookimpl
     def mac_run_started(self, run):
@@ -81,9 +87,14 @@ class _Budget:
         if self.scope == "task":
             used = self.measure(task)
             if used >= self.limit:
-                return Interrupt(reason=self._reason(task.name, used, self._meter.estimated(task) > 0), scope="task")
+                return Interrupt(
+                    reason=self._reason(task.name, used, self._meter.estimated(task) > 0), scope="task"
+                )
         elif self._total.total >= self.limit:
-            return Interrupt(reason=self._reason("the run", self._total.total, self._meter.any_estimated()), scope="run")
+            return Interrupt(
+                reason=self._reason(self._whole(), self._total.total, self._meter.any_estimated()),
+                scope="run",
+            )
         return None
 
     @hookimpl
@@ -92,7 +103,9 @@ class _Budget:
         if self.scope == "run":
             total = self._total.set(task, self.measure(task, result.cost_usd))
             if total >= self.limit:
-                stop_run_if_work_left(self._run, self._reason("the run", total, self._meter.any_estimated()))
+                stop_run_if_work_left(
+                    self._run, self._reason(self._whole(), total, self._meter.any_estimated())
+                )
 
 
 class TokenBudget(_Budget):
@@ -115,9 +128,14 @@ class TokenBudget(_Budget):
 
     quantity = "output-token"
 
-    def __init__(self, max_output_tokens: int, *, scope: str = "run", chars_per_token: float = CHARS_PER_TOKEN) -> None:
-        super().__init__(int(check_positive(max_output_tokens, "max_output_tokens", integer=True)),
-                         scope=scope, chars_per_token=chars_per_token)
+    def __init__(
+        self, max_output_tokens: int, *, scope: str = "run", chars_per_token: float = CHARS_PER_TOKEN
+    ) -> None:
+        super().__init__(
+            int(check_positive(max_output_tokens, "max_output_tokens", integer=True)),
+            scope=scope,
+            chars_per_token=chars_per_token,
+        )
 
     def measure(self, task, reported_cost=None):
         return self._meter.usage(task).output_tokens
@@ -145,9 +163,17 @@ class CostBudget(_Budget):
 
     quantity = "cost"
 
-    def __init__(self, max_usd: float, *, scope: str = "run", batch: bool = False,
-                 chars_per_token: float = CHARS_PER_TOKEN) -> None:
-        super().__init__(float(check_positive(max_usd, "max_usd")), scope=scope, chars_per_token=chars_per_token)
+    def __init__(
+        self,
+        max_usd: float,
+        *,
+        scope: str = "run",
+        batch: bool = False,
+        chars_per_token: float = CHARS_PER_TOKEN,
+    ) -> None:
+        super().__init__(
+            float(check_positive(max_usd, "max_usd")), scope=scope, chars_per_token=chars_per_token
+        )
         self.batch = batch
 
     def measure(self, task, reported_cost=None):

@@ -28,7 +28,15 @@ IDLE_AFTER = 5.0  #: seconds without an event before a running row says it is id
 
 FOUND = "found"  #: the pseudo-status of a task that wrote what ``finding`` looks for
 
-_STATUS_ORDER = {"running": 0, "failed": 1, FOUND: 2, "interrupted": 3, "completed": 4, "cancelled": 5, "pending": 6}
+_STATUS_ORDER = {
+    "running": 0,
+    "failed": 1,
+    FOUND: 2,
+    "interrupted": 3,
+    "completed": 4,
+    "cancelled": 5,
+    "pending": 6,
+}
 _STATUS_STYLE = {
     "pending": ("waiting", "dim"),
     "running": ("running", "green"),
@@ -50,9 +58,23 @@ def status_word(status: str) -> str:
 class _Row:
     """What the view knows of one task; written by the hooks, read by the refresh thread."""
 
-    __slots__ = ("index", "name", "status", "output_tokens", "chars_since_usage", "started",
-                 "first_event", "last_event", "finished", "tail", "note", "parent", "depth", "thinking",
-                 "showing_thinking")
+    __slots__ = (
+        "index",
+        "name",
+        "status",
+        "output_tokens",
+        "chars_since_usage",
+        "started",
+        "first_event",
+        "last_event",
+        "finished",
+        "tail",
+        "note",
+        "parent",
+        "depth",
+        "thinking",
+        "showing_thinking",
+    )
 
     def __init__(self, index: int, name: str, parent: _Row | None = None) -> None:
         self.index = index
@@ -75,7 +97,7 @@ class _Row:
         """The agent's name; under its parent, its own part of the path, indented."""
         if self.parent is None:
             return self.name
-        return "  " * (self.depth - 1) + "└ " + self.name[len(self.parent.name) + 1:]
+        return "  " * (self.depth - 1) + "└ " + self.name[len(self.parent.name) + 1 :]
 
     def tokens(self) -> int:
         return self.output_tokens + math.ceil(self.chars_since_usage / CHARS_PER_TOKEN)
@@ -85,7 +107,7 @@ class _Row:
         for line in reversed((self.thinking if self.showing_thinking else self.tail).splitlines()):
             if line.strip():
                 line = " ".join(line.split())
-                return line if len(line) <= width else "…" + line[-(width - 1):]
+                return line if len(line) <= width else "…" + line[-(width - 1) :]
         return ""
 
 
@@ -113,8 +135,15 @@ class RichReporter:
         found what the run was stopped for stands out from those stopped with it.
     """
 
-    def __init__(self, stream: IO[str] | None = None, *, max_rows: int = 20, refresh_per_second: float = 4,
-                 console: Console | None = None, finding: str | re.Pattern[str] | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        max_rows: int = 20,
+        refresh_per_second: float = 4,
+        console: Console | None = None,
+        finding: str | re.Pattern[str] | None = None,
+    ) -> None:
         self.stream = stream
         self.max_rows = max_rows
         self.refresh_per_second = refresh_per_second
@@ -201,8 +230,11 @@ class RichReporter:
         if result.status != "completed":
             row.note = result.error if result.status == "failed" else result.interrupt_reason
         row.finished = time.monotonic()
-        found = self.finding is not None and result.status in ("completed", "interrupted") \
+        found = (
+            self.finding is not None
+            and result.status in ("completed", "interrupted")
             and self.finding.search(result.text) is not None
+        )
         row.status = FOUND if found else result.status
 
     @hookimpl
@@ -247,19 +279,26 @@ class RichReporter:
         rate = f"{tokens / streaming:.0f}" if streaming >= 0.5 else "-"
         elapsed = f"{end - row.started:.1f}s" if row.started is not None else "-"
         run_reason = self._run.interrupt_reason if self._run is not None else None
-        if row.note and (row.status == "failed" or row.note != run_reason):  # the run's reason is shown once, below
+        if row.note and (
+            row.status == "failed" or row.note != run_reason
+        ):  # the run's reason is shown once, below
             latest = Text(row.note, style="red" if row.status == "failed" else "yellow")
         else:
             # the other columns take about 55 cells; show as much of the newest text as fits
             width = self._console.width if self._console is not None else 135
-            latest = Text(row.latest_line(max(20, width - 55)), style="dim italic" if row.showing_thinking else "")
+            latest = Text(
+                row.latest_line(max(20, width - 55)), style="dim italic" if row.showing_thinking else ""
+            )
         return Text(row.label()), Text(label, style=style), f"{tokens:,}", rate, elapsed, latest
 
     def _footer(self, now: float) -> Text:
         run = self._run
         total = sum(row.tokens() for row in self._rows)
-        footer = Text(f"run {run.id} on {run.transport}: {_counts(self._rows)}; "
-                      f"{total:,} output tokens; {now - self._started:.1f}s", style="dim")
+        footer = Text(
+            f"run {run.id} on {run.transport}: {_counts(self._rows)}; "
+            f"{total:,} output tokens; {now - self._started:.1f}s",
+            style="dim",
+        )
         if run.interrupt_reason:
             footer.append(f"\nstopped: {run.interrupt_reason}", style="bold yellow")
         return footer
@@ -288,4 +327,7 @@ def _counts(rows: list[_Row]) -> str:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
-    return ", ".join(f"{n} {_STATUS_STYLE.get(s, (s,))[0]}" for s, n in sorted(counts.items(), key=lambda i: _STATUS_ORDER.get(i[0], 9)))
+    return ", ".join(
+        f"{n} {_STATUS_STYLE.get(s, (s,))[0]}"
+        for s, n in sorted(counts.items(), key=lambda i: _STATUS_ORDER.get(i[0], 9))
+    )

@@ -46,8 +46,10 @@ def test_the_lead_spawns_two_waves_and_answers_from_what_the_workers_wrote(mac_s
     seen = Seen()
     goal = (
         "Review the shop's checkout. "
-        + spawn(("security", "Audit the login. [[reply: SQL injection in login]]"),
-                ("perf", "Profile checkout. [[reply: N+1 queries in cart]]"))
+        + spawn(
+            ("security", "Audit the login. [[reply: SQL injection in login]]"),
+            ("perf", "Profile checkout. [[reply: N+1 queries in cart]]"),
+        )
         + spawn(("fix", "Plan the fix. [[reply: use bound parameters]]"))
         + " [[reply: Findings: {{tool_results}}]]"
     )
@@ -59,10 +61,15 @@ def test_the_lead_spawns_two_waves_and_answers_from_what_the_workers_wrote(mac_s
         assert answer in outcome.text
     assert list(outcome.workers) == ["security", "perf", "fix"]
     assert {key: r.text for key, r in outcome.workers.items()} == {
-        "security": "SQL injection in login", "perf": "N+1 queries in cart", "fix": "use bound parameters"}
+        "security": "SQL injection in login",
+        "perf": "N+1 queries in cart",
+        "fix": "use bound parameters",
+    }
     assert [r.name for r in outcome.workers.values()] == ["lead/security", "lead/perf", "lead/fix"]
     assert [(w.agent, w.number, w.names) for w in outcome.waves] == [
-        ("lead", 1, ["security", "perf"]), ("lead", 2, ["fix"])]
+        ("lead", 1, ["security", "perf"]),
+        ("lead", 2, ["fix"]),
+    ]
     # the lead's tool calls hold what each wave returned
     first, second = outcome.lead.tool_calls
     assert first["output"]["security"] == {"status": "completed", "text": "SQL injection in login"}
@@ -104,12 +111,15 @@ def test_a_spawn_over_the_limits_is_an_error_the_lead_reads_and_then_it_recovers
     calls = outcome.lead.tool_calls
     assert "one call runs at most 2" in calls[0]["error"] and "nothing was run" in calls[0]["error"]
     assert "'a' is given twice" in calls[1]["error"]
-    assert calls[2]["output"] == {"a": {"status": "completed", "text": "A"},
-                                  "b": {"status": "completed", "text": "B"}}
+    assert calls[2]["output"] == {
+        "a": {"status": "completed", "text": "A"},
+        "b": {"status": "completed", "text": "B"},
+    }
     assert "'a' was used by an earlier worker" in calls[3]["error"]
     # the simulator's closing text names each tool result as the lead saw it: is_error for the refused ones
-    assert outcome.text == ("Done: spawn_agents failed; spawn_agents failed; spawn_agents succeeded; "
-                            "spawn_agents failed.")
+    assert outcome.text == (
+        "Done: spawn_agents failed; spawn_agents failed; spawn_agents succeeded; spawn_agents failed."
+    )
     assert list(outcome.workers) == ["a", "b"] and [w.number for w in outcome.waves] == [1]
     assert mac_sim.stats.messages == 5 + 2
 
@@ -124,14 +134,17 @@ def test_a_spawn_after_the_last_wave_is_refused_and_the_lead_answers_with_what_i
     assert list(outcome.workers) == ["a"]
 
 
-@pytest.mark.parametrize(("tasks", "expected"), [
-    ({"tasks": [{"name": "a"}]}, "invalid input for spawn_agents: $.tasks[0].prompt: Field required"),
-    ({"tasks": "all of them"}, "invalid input for spawn_agents: $.tasks"),
-    ({"tasks": []}, "tasks is empty"),
-    ({"tasks": [{"name": " ", "prompt": "x"}]}, "tasks[0]: name is empty"),
-    ({"tasks": [{"name": "a/b", "prompt": "x"}]}, "without '/'"),
-    ({"tasks": [{"name": "a", "prompt": "  "}]}, "the prompt of 'a' is empty"),
-])
+@pytest.mark.parametrize(
+    ("tasks", "expected"),
+    [
+        ({"tasks": [{"name": "a"}]}, "invalid input for spawn_agents: $.tasks[0].prompt: Field required"),
+        ({"tasks": "all of them"}, "invalid input for spawn_agents: $.tasks"),
+        ({"tasks": []}, "tasks is empty"),
+        ({"tasks": [{"name": " ", "prompt": "x"}]}, "tasks[0]: name is empty"),
+        ({"tasks": [{"name": "a/b", "prompt": "x"}]}, "without '/'"),
+        ({"tasks": [{"name": "a", "prompt": "  "}]}, "the prompt of 'a' is empty"),
+    ],
+)
 def test_malformed_spawn_input_is_an_error_result_and_no_worker_runs(mac_sim, tasks, expected):
     outcome = Coordinator().orchestrate(f"[[tool: spawn_agents {json.dumps(tasks)}]] [[reply: gave up]]")
     assert outcome.status == "completed" and outcome.text == "gave up"
@@ -142,19 +155,26 @@ def test_malformed_spawn_input_is_an_error_result_and_no_worker_runs(mac_sim, ta
 
 
 def test_two_spawn_calls_in_one_response_run_as_two_waves_at_once(mac_sim):
-    goal = (f"[[tools: spawn_agents {json.dumps({'tasks': [{'name': 'a', 'prompt': '[[reply: A]]'}]})}"
-            f" | spawn_agents {json.dumps({'tasks': [{'name': 'b', 'prompt': '[[reply: B]]'}]})}]]"
-            " [[reply: {{tool_results}}]]")
+    goal = (
+        f"[[tools: spawn_agents {json.dumps({'tasks': [{'name': 'a', 'prompt': '[[reply: A]]'}]})}"
+        f" | spawn_agents {json.dumps({'tasks': [{'name': 'b', 'prompt': '[[reply: B]]'}]})}]]"
+        " [[reply: {{tool_results}}]]"
+    )
     outcome = Coordinator().orchestrate(goal, max_waves=2)
     assert outcome.status == "completed"
     assert {key: r.text for key, r in outcome.workers.items()} == {"a": "A", "b": "B"}
     first, second = outcome.lead.tool_calls
-    assert first["started_at"] < second["started_at"] + second["duration"]  # the second began before the first ended
+    assert (
+        first["started_at"] < second["started_at"] + second["duration"]
+    )  # the second began before the first ended
     assert second["started_at"] < first["started_at"] + first["duration"]
 
 
 def test_with_max_depth_2_a_worker_spawns_its_own_workers_and_only_depth_limits_who_may(mac_sim):
-    inner = spawn(("deps", "Check the dependencies. [[reply: one outdated]]")) + " [[reply: audit: {{tool_results}}]]"
+    inner = (
+        spawn(("deps", "Check the dependencies. [[reply: one outdated]]"))
+        + " [[reply: audit: {{tool_results}}]]"
+    )
     goal = spawn(("security", inner)) + " [[reply: {{tool_results}}]]"
     deep = Coordinator().orchestrate(goal, max_depth=2)
     assert deep.status == "completed"
@@ -196,8 +216,11 @@ class CostBeforeWave2:
 
 @pytest.mark.mac_sim(tokens=60)
 def test_a_cost_budget_counts_the_lead_and_every_wave_and_stops_the_whole_tree(mac_sim):
-    goal = (spawn(("first", "Look into the first part."))
-            + spawn(("second", "Look into the second part.")) + " [[reply: {{tool_results}}]]")
+    goal = (
+        spawn(("first", "Look into the first part."))
+        + spawn(("second", "Look into the second part."))
+        + " [[reply: {{tool_results}}]]"
+    )
     probe = CostBeforeWave2()
     free = Coordinator().orchestrate(goal, max_waves=2, plugins=[probe])
     assert free.status == "completed"
@@ -209,7 +232,7 @@ def test_a_cost_budget_counts_the_lead_and_every_wave_and_stops_the_whole_tree(m
     budget = CostBudget(limit)
     stopped = Coordinator(plugins=[budget, seen]).orchestrate(goal, max_waves=2)
     reason = stopped.interrupt_reason
-    assert reason is not None and reason.startswith("the run reached its cost budget")
+    assert reason is not None and reason.startswith("the orchestration reached its cost budget")
     assert stopped.status == "interrupted" and stopped.lead.interrupt_reason == reason
     assert stopped.workers["first"].status == "completed"
     cut = stopped.workers["second"]
@@ -238,7 +261,9 @@ def test_max_failures_counts_failed_workers_across_waves(mac_sim):
             if task.name != "lead":
                 task.options["extra_headers"] = {"x-mac-sim-fault": "server_error"}
 
-    outcome = Coordinator(max_retries=0).orchestrate(goal, max_waves=2, plugins=[FailEveryWorker(), MaxFailures(2)])
+    outcome = Coordinator(max_retries=0).orchestrate(
+        goal, max_waves=2, plugins=[FailEveryWorker(), MaxFailures(2)]
+    )
     assert [r.status for r in outcome.workers.values()] == ["failed", "failed"]
     assert outcome.status == "interrupted" and outcome.interrupt_reason.startswith("2 tasks failed")
 
@@ -254,10 +279,13 @@ def test_an_interrupt_token_mid_wave_stops_the_lead_and_every_worker_in_flight(m
             if task.name.startswith("lead/") and event.type == "text" and len(task.text) > 20:
                 streaming.set()
 
-    threading.Thread(target=lambda: streaming.wait(20) and token.interrupt("the user stopped it"), daemon=True).start()
+    threading.Thread(
+        target=lambda: streaming.wait(20) and token.interrupt("the user stopped it"), daemon=True
+    ).start()
     began = time.monotonic()
-    outcome = Coordinator().orchestrate(worker_stream_goal("a", "b"), interrupt_token=token,
-                                        plugins=[FirstWorkerText()])
+    outcome = Coordinator().orchestrate(
+        worker_stream_goal("a", "b"), interrupt_token=token, plugins=[FirstWorkerText()]
+    )
     assert time.monotonic() - began < 3.5  # each worker would stream for 4 s
     assert outcome.status == "interrupted" and outcome.lead.interrupt_reason == "the user stopped it"
     assert outcome.interrupt_reason == "the user stopped it"
@@ -270,8 +298,13 @@ def test_an_interrupt_token_mid_wave_stops_the_lead_and_every_worker_in_flight(m
 
 @pytest.mark.mac_sim(tokens=200, token_delay=0.02)
 def test_a_policy_stopping_a_wave_stops_the_lead_too(mac_sim):
-    goal = spawn(("finder", "Look. [[reply: all good until CRITICAL: a leaked key and more words after it]]"),
-                 ("slow", "Take your time.")) + " [[reply: {{tool_results}}]]"
+    goal = (
+        spawn(
+            ("finder", "Look. [[reply: all good until CRITICAL: a leaked key and more words after it]]"),
+            ("slow", "Take your time."),
+        )
+        + " [[reply: {{tool_results}}]]"
+    )
     outcome = Coordinator().orchestrate(goal, plugins=[StopOnPattern("CRITICAL")])
     assert outcome.status == "interrupted"
     assert "finder wrote 'CRITICAL'" in outcome.interrupt_reason
@@ -287,20 +320,25 @@ def test_an_interrupt_before_the_start_sends_nothing(mac_sim):
     assert outcome.workers == {} and mac_sim.stats.messages == 0
 
 
-@pytest.mark.parametrize(("kwargs", "error"), [
-    ({"goal": "  "}, "goal is empty"),
-    ({"max_workers": 0}, "max_workers must be at least 1"),
-    ({"max_waves": "3"}, "max_waves must be an integer"),
-    ({"max_depth": 0}, "max_depth must be at least 1"),
-    ({"max_concurrency": 0}, "max_concurrency must be at least 1"),
-    ({"worker_options": {"colour": "blue"}}, "unknown option 'colour'"),
-    ({"worker_options": ["thinking"]}, "worker_options must be a dict"),
-    ({"interrupt_token": "stop"}, "interrupt_token must be an InterruptToken"),
-    ({"model": ""}, "model: model is empty"),
-    ({"transport": "nope"}, "unknown transport 'nope'"),
-    ({"max_depth": 2, "worker_options": {"thinking": {"type": "enabled", "budget_tokens": 1024}}},
-     "cannot run with extended thinking on"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"goal": "  "}, "goal is empty"),
+        ({"max_workers": 0}, "max_workers must be at least 1"),
+        ({"max_waves": "3"}, "max_waves must be an integer"),
+        ({"max_depth": 0}, "max_depth must be at least 1"),
+        ({"max_concurrency": 0}, "max_concurrency must be at least 1"),
+        ({"worker_options": {"colour": "blue"}}, "unknown option 'colour'"),
+        ({"worker_options": ["thinking"]}, "worker_options must be a dict"),
+        ({"interrupt_token": "stop"}, "interrupt_token must be an InterruptToken"),
+        ({"model": ""}, "model: model is empty"),
+        ({"transport": "nope"}, "unknown transport 'nope'"),
+        (
+            {"max_depth": 2, "worker_options": {"thinking": {"type": "enabled", "budget_tokens": 1024}}},
+            "cannot run with extended thinking on",
+        ),
+    ],
+)
 def test_bad_arguments_are_refused_before_any_request(mac_sim, kwargs, error):
     goal = kwargs.pop("goal", "Do it.")
     with pytest.raises((TypeError, ValueError), match=error.replace("(", r"\(").replace("'", "'")):
@@ -311,7 +349,8 @@ def test_bad_arguments_are_refused_before_any_request(mac_sim, kwargs, error):
 def test_workers_think_and_keep_their_thinking(mac_sim):
     goal = spawn(("a", "Think first. [[thinking: The login builds SQL by hand.]] [[reply: injection]]"))
     outcome = Coordinator().orchestrate(
-        goal + " [[reply: {{tool_results}}]]", max_tokens=2048,
+        goal + " [[reply: {{tool_results}}]]",
+        max_tokens=2048,
         worker_options={"thinking": {"type": "enabled", "budget_tokens": 1024}},
     )
     assert outcome.workers["a"].thinking == "The login builds SQL by hand."
