@@ -25,14 +25,13 @@ The lead's run and every wave's run form one :class:`TaskTree`:
   the lead and every worker in flight end ``interrupted`` with their text so
   far, and the :class:`Orchestration` still holds every one of them;
 * a policy that counts per run counts per tree: while a run of the tree
-  starts, :func:`counting_scope` is the tree, so the built-in budgets
+  starts, :func:`~mac_core.task_tree.counting_scope` is the tree, so the built-in budgets
   (``CostBudget``, ``TokenBudget``, ``MaxFailures``) sum the lead and every
   worker and stop the tree.
 """
 
 from __future__ import annotations
 
-import contextvars
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from .interrupt import InterruptToken
 from .plugins import hookimpl
 from .prompts import build_tasks, check_max_tokens, check_model, check_positive_int
 from .results import TaskResult, Usage
+from .task_tree import TaskTree, active, counting_scope, task_tree
 from .tools import Tool, ToolInputError
 
 if TYPE_CHECKING:
@@ -62,24 +62,6 @@ LEAD_SYSTEM = (
     "with the spawn_agents tool (one call runs its workers at the same time and returns their answers). "
     "Call it again if their answers leave work to do, then answer the goal yourself from what they found."
 )
-
-_TREE: contextvars.ContextVar[TaskTree | None] = contextvars.ContextVar("mac_task_tree", default=None)
-
-
-def task_tree() -> TaskTree | None:
-    """The :class:`TaskTree` whose run is executing here (its hooks included), or ``None`` outside one."""
-    return _TREE.get()
-
-
-def counting_scope(run: Run) -> Run | TaskTree:
-    """What a policy that keeps a count per run should count over: ``run``'s tree when it has one, else ``run``.
-
-    Call it from ``mac_run_started`` and reset the count when the scope
-    changes. Both kinds have ``tasks``, ``stopping`` and ``interrupt(reason)``,
-    so stopping "the scope" stops the run, or every run of the tree.
-    """
-    tree = _TREE.get()
-    return tree if tree is not None else run
 
 
 class WorkerTask(TypedDict):
@@ -152,53 +134,6 @@ class Orchestration:
         """What the lead and every worker cost together (``None`` when no task had a cost)."""
         costs = [result.cost_usd for result in self.results if result.cost_usd is not None]
         return math.fsum(costs) if costs else None
-
-
-class TaskTree:
-    """The runs of one orchestration, stopped as one and counted as one.
-
-    Quacks like a :class:`~mac_core.Run` where a policy needs it to
-    (:attr:`tasks`, :attr:`stopping`, :meth:`interrupt`).
-
-    :ivar interrupt_reason: why the tree was stopped, or ``None``.
-    """
-
-    def __init__(self) -> None:
-        self.interrupt_reason: str | None = None
-        self.token = InterruptToken()  # given to every run, so one that starts after a stop stops at once
-        self._runs: list[Run] = []
-
-    @property
-    def runs(self) -> list[Run]:
-        """The tree's runs executing now (the lead's, and each wave's in flight)."""
-        return list(self._runs)
-
-    @property
-    def tasks(self) -> list[Task]:
-        """The tasks of the runs executing now."""
-        return [task for run in self._runs for task in run.tasks]
-
-    @property
-    def stopping(self) -> bool:
-        """True once the tree was asked to stop."""
-        return self.interrupt_reason is not None
-
-    def interrupt(self, reason: str = "interrupted") -> None:
-        """Stop the lead and every worker in flight (text so far kept); no further wave starts.
-
-        Call it on the event loop's thread (a hook does); from another thread,
-        use the ``interrupt_token`` given to ``orchestrate``.
-        """
-        if self.interrupt_reason is None:
-            self.interrupt_reason = reason
-        for run in list(
-            self._runs
-        ):  # at once, so each worker is stopped for this reason, not by its caller's end
-            run.interrupt(self.interrupt_reason)
-        self.token.interrupt(self.interrupt_reason)
-
-    def __repr__(self) -> str:
-        return f"<TaskTree runs={len(self._runs)} stopping={self.stopping}>"
 
 
 class _TreeWatch:
@@ -468,28 +403,27 @@ async def run_orchestration(
         "max_tool_rounds": lead_tool_rounds(max_waves),
     }
     tree = orchestrator.tree
-    scope = _TREE.set(tree)
     unwatch = None
-    try:
-        if interrupt_token is not None:
-            if interrupt_token.is_interrupted():
-                tree.interrupt(interrupt_token.reason or "interrupted")
-            else:
-                unwatch = interrupt_token.watch(tree.interrupt)
-        (lead,) = await coordinator.arun(
-            [lead_prompt],
-            transport=transport,
-            max_concurrency=1,
-            interrupt_token=tree.token,
-            model=lead_model,
-            max_tokens=max_tokens,
-            system=system if system is not None else LEAD_SYSTEM,
-            plugins=orchestrator.plugins,
-        )
-    finally:
-        if unwatch is not None:
-            unwatch()
-        _TREE.reset(scope)
+    with active(tree):
+        try:
+            if interrupt_token is not None:
+                if interrupt_token.is_interrupted():
+                    tree.interrupt(interrupt_token.reason or "interrupted")
+                else:
+                    unwatch = interrupt_token.watch(tree.interrupt)
+            (lead,) = await coordinator.arun(
+                [lead_prompt],
+                transport=transport,
+                max_concurrency=1,
+                interrupt_token=tree.token,
+                model=lead_model,
+                max_tokens=max_tokens,
+                system=system if system is not None else LEAD_SYSTEM,
+                plugins=orchestrator.plugins,
+            )
+        finally:
+            if unwatch is not None:
+                unwatch()
     workers = {key: result for key, result in orchestrator.workers.items() if result is not None}
     return Orchestration(
         lead=lead, workers=workers, waves=orchestrator.waves, interrupt_reason=tree.interrupt_reason

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mac_core import Interrupt, hookimpl
 from mac_core.events import TEXT, THINKING, TOOL_USE
-from mac_core.orchestrator import TaskTree, counting_scope
 from mac_core.pricing import price_for
+from mac_core.task_tree import TaskTree, counting_scope
 
 from .base import (
     CHARS_PER_TOKEN,
@@ -39,7 +39,7 @@ class _Budget:
 
     In an orchestration (``Coordinator.orchestrate``) "the run" is the whole
     tree: the lead's run and every wave's count together, and reaching the
-    limit stops the lead and every worker (:func:`mac_core.orchestrator.counting_scope`).
+    limit stops the lead and every worker (:func:`mac_core.task_tree.counting_scope`).
     """
 
     quantity = ""

@@ -12,8 +12,9 @@ import pytest
 from mac_plugins.policies import CostBudget, MaxFailures, StopOnPattern, TokenBudget
 
 from mac_core import Coordinator, InterruptToken, hookimpl
-from mac_core.orchestrator import LEAD_SYSTEM, Orchestration, task_tree
+from mac_core.orchestrator import LEAD_SYSTEM, Orchestration
 from mac_core.pricing import cost_usd
+from mac_core.task_tree import task_tree
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "orchestrate.py"
 
