@@ -34,6 +34,8 @@ MODES: dict[str, dict[str, Any]] = {
         "cache_priming": {"requests": 40, "workers": 5, "ttft": 0.3, "tokens": 20, "token_delay": 0.02, "repeats": 3},
         "policy_text_cost": {"events": [1000, 32000], "total_events": 64000, "repeats": 5},
         "startup": {"runs": 7},
+        "ray_scale": {"streams": 200, "tokens": 50, "token_delay": 0.02, "batch_interval": 0.02, "repeats": 3,
+                      "delegations": 20, "delegation_concurrency": 4, "interrupt_streams": 100, "interrupt_repeats": 5},
     },
     "quick": {
         "cost": {"requests": 60, "concurrency": 30, "tokens": 200, "repeats": 1,
@@ -48,6 +50,8 @@ MODES: dict[str, dict[str, Any]] = {
         "cache_priming": {"requests": 20, "workers": 5, "ttft": 0.3, "tokens": 20, "token_delay": 0.02, "repeats": 1},
         "policy_text_cost": {"events": [1000, 32000], "total_events": 32000, "repeats": 3},
         "startup": {"runs": 3},
+        "ray_scale": {"streams": 100, "tokens": 30, "token_delay": 0.02, "batch_interval": 0.02, "repeats": 1,
+                      "delegations": 4, "delegation_concurrency": 4, "interrupt_streams": 100, "interrupt_repeats": 2},
     },
     "tiny": {
         "cost": {"requests": 10, "concurrency": 5, "tokens": 20, "repeats": 1,
@@ -62,6 +66,8 @@ MODES: dict[str, dict[str, Any]] = {
         "cache_priming": {"requests": 6, "workers": 5, "ttft": 0.3, "tokens": 20, "token_delay": 0.02, "repeats": 1},
         "policy_text_cost": {"events": [1000, 32000], "total_events": 32000, "repeats": 1},
         "startup": {"runs": 2},
+        "ray_scale": {"streams": 10, "tokens": 20, "token_delay": 0.02, "batch_interval": 0.02, "repeats": 1,
+                      "delegations": 1, "delegation_concurrency": 1, "interrupt_streams": 10, "interrupt_repeats": 1},
     },
 }
 
@@ -267,6 +273,13 @@ def startup(size: dict[str, Any]) -> dict[str, Any]:
                                             "first_invoke_vs_bare_sdk_max": 1.5}}
 
 
+def ray_scale(size: dict[str, Any]) -> dict[str, Any]:
+    """The ``ray`` transport on a local cluster against the in-process transports (:mod:`bench.ray_scale`)."""
+    from .ray_scale import ray_scale as measure
+
+    return measure(size)
+
+
 SECTIONS = {
     "streaming_cost": ("cost", streaming_cost),
     "fan_out": ("fanout", fan_out),
@@ -276,6 +289,7 @@ SECTIONS = {
     "cache_priming": ("cache_priming", cache_priming),
     "policy_text_cost": ("policy_text_cost", policy_text_cost),
     "startup": ("startup", startup),
+    "ray_scale": ("ray_scale", ray_scale),
 }
 
 
