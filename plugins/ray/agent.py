@@ -56,6 +56,7 @@ class ConfinedAgentTransport(Transport):
     name = "ray-agent"
     streams = True
     needs_api_key = False
+    task_options = AGENT_TASK_OPTIONS
 
     def __init__(self, settings: ClientSettings, workspace: str | None, allow_shell: bool) -> None:
         super().__init__(settings)
