@@ -44,7 +44,7 @@ __all__ = ["FAULT_KINDS", "Simulator", "SimulatorSettings", "SimulatorStats", "c
 #: Where each public name lives; starlette and uvicorn are imported with the first one used, not by `mac` at start.
 _PUBLIC = {
     "FAULT_KINDS": ".settings", "SimulatorSettings": ".settings", "SimulatorStats": ".settings",
-    "Simulator": ".server", "create_app": ".app",
+    "Simulator": ".server", "create_app": ".app", "RateLimits": ".rate_limits",
 }
 
 #: What ``mac --help`` says of ``mac sim`` (the command's own help is its docstring, in :mod:`.cli`).

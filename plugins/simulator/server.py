@@ -48,7 +48,8 @@ class Simulator:
 
     Keyword arguments are :class:`~.settings.SimulatorSettings` fields
     (``tokens``, ``token_delay``, ``ttft``, ``seed``, ``fault_rate``,
-    ``faults``, ``slow_seconds``, ``agent_workspace``…). Leaving the ``with``
+    ``faults``, ``slow_seconds``, ``agent_workspace``, the rate limits ``rpm``,
+    ``itpm``, ``otpm`` and ``model_limits``…). Leaving the ``with``
     block stops it: answers in flight get :data:`GRACE_SECONDS`, then the
     thread is joined (at most :data:`STOP_TIMEOUT`).
     """
