@@ -256,7 +256,7 @@ def test_max_failures_counts_failed_workers_across_waves(mac_sim):
     fault = "[[reply: x]]"
     goal = spawn(("a", fault)) + spawn(("b", fault)) + " [[reply: done]]"
 
-    class FailEveryWorker:  # the simulator cannot fail one prompt alone; a header can: a 400 for workers only
+    class FailEveryWorker:  # a fault header on the workers only: each gets a 500
         @hookimpl
         def mac_task_started(self, task):
             if task.name != "lead":
