@@ -111,7 +111,7 @@ class WorkerPool:
             for _ in range(count)
         ]
         self.running = [0] * count
-        self._stops: dict[int, list[str]] = {}
+        self._stops: dict[int, list[tuple[str, Any]]] = {}
 
     async def wait_ready(self, timeout: float) -> list[dict[str, Any]]:
         """Each actor's process id and host, once all are up; :class:`TransportError` after ``timeout`` s."""
@@ -131,16 +131,20 @@ class WorkerPool:
         running = self.running
         return running.index(min(running))
 
-    def stop_later(self, index: int, key: str) -> None:
-        """Ask actor ``index`` to stop task ``key``; the stops of one loop iteration go in one call per actor."""
+    def stop_later(self, index: int, key: str, generator: Any) -> None:
+        """Stop task ``key`` on actor ``index``: gathered per loop iteration, then one ``stop`` call per actor
+        (the work is cancelled at once), then ``ray.cancel`` of each generator (Ray's own bookkeeping)."""
         if not self._stops:
             asyncio.get_running_loop().call_soon(self._send_stops)
-        self._stops.setdefault(index, []).append(key)
+        self._stops.setdefault(index, []).append((key, generator))
 
     def _send_stops(self) -> None:
         stops, self._stops = self._stops, {}
-        for index, keys in stops.items():
-            self.actors[index].stop.remote(keys)
+        for index, tasks in stops.items():
+            self.actors[index].stop.remote([key for key, _ in tasks])
+        for tasks in stops.values():
+            for _, generator in tasks:
+                self.ray.cancel(generator)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Close every actor's clients (for up to ``timeout`` s), then end the actors."""

@@ -15,12 +15,11 @@ Guarantees (tests in ``tests/plugins/ray/``; the choices in ADR 0027):
   policies work unchanged (they see an event at most ``batch_interval`` late).
   The first event of every task is an ``info`` naming the worker's process
   and host.
-* **Interrupt.** A stopped task's remote generator is cancelled
-  (``ray.cancel``, which cancels its coroutine on the worker and so closes the
-  stream or interrupts the agent), and the worker is also told to stop it
-  (one call per worker per loop iteration), in case the cancel lands before
-  the work began. The driver does not wait for either: the task ends
-  ``interrupted`` at once.
+* **Interrupt.** The stops of one loop iteration go to each worker in one
+  ``stop`` call, which cancels the tasks' coroutines there (closing the stream
+  or interrupting the agent); then each task's generator is cancelled
+  (``ray.cancel``, which also covers a task not yet begun). The driver waits
+  for neither: the task ends ``interrupted`` at once.
 * **A dead worker** fails the tasks it was running, with an error naming the
   worker's process and host; they are not retried (their events already
   reached the policies; ``mac run`` re-runs failed tasks when resumed). The
@@ -110,8 +109,7 @@ class RayTransport(Transport):
             if (
                 outcome is None
             ):  # interrupted, or the worker was lost: stop the remote work, do not wait for it
-                self.ray.cancel(generator)
-                pool.stop_later(index, key)
+                pool.stop_later(index, key, generator)
         if outcome is None:
             raise TransportError(f"the Ray worker {self._worker(index)} ended the task without an outcome")
         kind, payload = outcome
