@@ -53,6 +53,7 @@ from .orchestration import (
     invoke_parallel_with_reconciliation,
     invoke_with_retry,
 )
+from .orchestrator import Orchestration
 from .plugins import hookimpl
 from .results import TaskResult, Usage
 from .run import Run, Task
@@ -87,6 +88,7 @@ __all__ = [
     "TERMINAL_STATES",
     "TaskInfo",
     "TaskState",
+    "Orchestration",
     "TaskTracker",
     "Thread",
     "compute_backoff_delay",
