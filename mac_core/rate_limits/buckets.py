@@ -20,17 +20,24 @@ MIN_PACE = 0.25
 #: What a 429 or 529 multiplies the pace by; each answered request then adds :data:`PACE_STEP` back.
 PACE_DECREASE = 0.75
 PACE_STEP = 0.05
+#: Refusals within this many seconds of the last decrease are one congestion event: the pace drops once.
+PACE_HOLD_SECONDS = 2.0
 
 
 class TokenBucket:
-    """One limit's budget: ``level`` of ``limit`` left at ``updated`` (``time.monotonic()``)."""
+    """One limit's budget: ``level`` of ``limit`` left at ``updated`` (``time.monotonic()``).
 
-    __slots__ = ("limit", "level", "updated")
+    :ivar returned: everything ever given back, so a response's ``remaining``
+        (counted when it was sent) can be credited with what came back since.
+    """
+
+    __slots__ = ("limit", "level", "updated", "returned")
 
     def __init__(self, limit: int, now: float, level: float | None = None) -> None:
         self.limit = limit
         self.level = float(limit if level is None else level)
         self.updated = now
+        self.returned = 0.0
 
     def refill(self, now: float, pace: float) -> None:
         """Add what the bucket refilled since it was last touched, up to its limit."""
@@ -52,11 +59,16 @@ class TokenBucket:
         """Return ``amount`` (negative: take more, as a correction); never above the limit."""
         self.refill(now, pace)
         self.level = min(self.limit, self.level + amount)
+        if amount > 0:
+            self.returned += amount
 
-    def at_most(self, remaining: float, age: float, now: float, pace: float) -> None:
-        """The far side said ``remaining`` was left ``age`` seconds ago: never assume more than that plus refill."""
+    def at_most(
+        self, remaining: float, age: float, now: float, pace: float, returned_since: float = 0.0
+    ) -> None:
+        """The far side said ``remaining`` was left ``age`` seconds ago: assume no more than that, plus refill
+        and ``returned_since`` (what was given back since) on top."""
         self.refill(now, pace)
-        self.level = min(self.level, remaining + self.limit / 60.0 * pace * max(age, 0.0))
+        self.level = min(self.level, remaining + returned_since + self.limit / 60.0 * pace * max(age, 0.0))
 
 
 @dataclass
@@ -113,7 +125,7 @@ class ModelBudget:
     :ivar blocked_until: ``time.monotonic()`` before which nothing is sent (a ``retry-after``).
     """
 
-    __slots__ = ("limits", "fixed", "buckets", "pace", "blocked_until")
+    __slots__ = ("limits", "fixed", "buckets", "pace", "blocked_until", "slowed_at")
 
     def __init__(self, limits: tuple[int | None, int | None, int | None], now: float) -> None:
         self.limits = limits
@@ -121,6 +133,7 @@ class ModelBudget:
         self.buckets = [TokenBucket(limit, now) if limit is not None else None for limit in limits]
         self.pace = 1.0
         self.blocked_until = 0.0
+        self.slowed_at = -PACE_HOLD_SECONDS
 
     @property
     def limited(self) -> bool:
@@ -153,8 +166,24 @@ class ModelBudget:
             if bucket is not None and amount:
                 bucket.give_back(amount, now, self.pace)
 
-    def learn(self, seen: LimitsSeen, age: float, now: float) -> None:
-        """Take the limits the headers state (unless given as settings) and never assume more left than they say."""
+    def returned(self) -> tuple[float, float, float]:
+        """Each bucket's :attr:`TokenBucket.returned` (0 for a limit not known)."""
+        return tuple(bucket.returned if bucket is not None else 0.0 for bucket in self.buckets)  # type: ignore[return-value]
+
+    def learn(
+        self,
+        seen: LimitsSeen,
+        age: float,
+        now: float,
+        returned_then: tuple[float, float, float] | None = None,
+    ) -> tuple[float, float, float]:
+        """Take the limits the headers state (unless given as settings) and never assume more left than they say.
+
+        :param age: seconds since the headers' counts were taken (their request was sent).
+        :param returned_then: :meth:`returned` when it was sent (what came back since is credited).
+        :return: each remaining as credited (``-1``: not stated), for a shared budget to apply the same.
+        """
+        credited = [-1.0, -1.0, -1.0]
         for i, (limit, remaining) in enumerate(zip(seen.limits, seen.remaining, strict=True)):
             bucket = self.buckets[i]
             if limit is not None and not self.fixed[i]:
@@ -163,12 +192,17 @@ class ModelBudget:
                 elif bucket.limit != limit:
                     bucket.limit = limit
             if bucket is not None and remaining is not None:
-                bucket.at_most(remaining, age, now, self.pace)
+                since = bucket.returned - returned_then[i] if returned_then is not None else 0.0
+                bucket.at_most(remaining, age, now, self.pace, since)
+                credited[i] = remaining + since
         self.limits = tuple(bucket.limit if bucket is not None else None for bucket in self.buckets)  # type: ignore[assignment]
+        return tuple(credited)  # type: ignore[return-value]
 
     def slow_down(self, seconds: float, now: float) -> None:
-        """A 429 or 529: lower the pace and send nothing for ``seconds``."""
-        self.pace = max(MIN_PACE, self.pace * PACE_DECREASE)
+        """A 429 or 529: lower the pace (once for refusals that come together) and send nothing for ``seconds``."""
+        if now - self.slowed_at >= PACE_HOLD_SECONDS:
+            self.pace = max(MIN_PACE, self.pace * PACE_DECREASE)
+            self.slowed_at = now
         self.blocked_until = max(self.blocked_until, now + seconds)
 
     def speed_up(self) -> None:

@@ -40,6 +40,8 @@ class Reservation:
         so the engine waits (at most ``POLL_SECONDS`` at a time) and asks again.
     :ivar reason: the limit it waits for (``"output tokens per minute"``, ``"retry-after"``…), or ``None``.
     :ivar send_at: ``time.monotonic()`` when it was charged.
+    :ivar returned_then: what its budget had given back by then (to read its response's ``remaining`` right).
+    :ivar max_tokens: the request's ``max_tokens``, charged or not (the far side charges it either way).
     """
 
     model: str
@@ -47,6 +49,8 @@ class Reservation:
     wait: float = 0.0
     reason: str | None = None
     send_at: float = 0.0
+    returned_then: tuple[float, float, float] | None = None
+    max_tokens: int = 0
 
 
 class RequestScheduler(abc.ABC):
@@ -159,15 +163,15 @@ class RateLimitScheduler(RequestScheduler):
         """:meth:`reserve` without awaiting."""
         budget = self._budgets.get(task.model)
         if budget is None and not self._given:
-            return Reservation(task.model)
+            return Reservation(task.model, send_at=time.monotonic(), max_tokens=task.max_tokens)
         now = time.monotonic()
         with self._lock:
             budget = budget or self._budget(task.model, now)
             if not budget.limited and budget.blocked_until <= now:
-                return Reservation(task.model)
+                return Reservation(task.model, send_at=now, max_tokens=task.max_tokens)
             costs = (1.0, float(estimate_input_tokens(task)), float(task.max_tokens))
             wait, reason = self._take(task.model, budget, costs, now)
-        return Reservation(task.model, costs, wait, reason, now + wait)
+            return Reservation(task.model, costs, wait, reason, now, budget.returned(), task.max_tokens)
 
     def answered_now(
         self, reservation: Reservation, headers: Mapping[str, str] | None, usage: Usage | None
@@ -178,18 +182,26 @@ class RateLimitScheduler(RequestScheduler):
         if budget is None and seen is None:
             return
         now = time.monotonic()
+        charged = bool(reservation.costs[0])
         with self._lock:
             budget = budget or self._budget(reservation.model, now)
-            if usage is not None and reservation.costs[0]:
+            if seen is not None and not charged:  # its counts were taken before its end gave anything back
+                self._learn(reservation.model, budget, seen, now - reservation.send_at, now, None)
+            if usage is not None and charged:
                 _, estimated, reserved = reservation.costs
+                corrections = (0.0, estimated - input_tokens_charged(usage), reserved - usage.output_tokens)
+                self._give_back(reservation.model, budget, corrections, now)
+            elif usage is not None and budget.limited:
+                # sent before the limits were known: the far side charged its max_tokens and gives back the rest
                 self._give_back(
-                    reservation.model,
-                    budget,
-                    (0.0, estimated - input_tokens_charged(usage), reserved - usage.output_tokens),
-                    now,
+                    reservation.model, budget, (0.0, 0.0, reservation.max_tokens - usage.output_tokens), now
                 )
-            if seen is not None:
-                self._learn(reservation.model, budget, seen, now - reservation.send_at, now)
+            if (
+                seen is not None and charged
+            ):  # what came back since it was sent (this answer's too) is credited
+                self._learn(
+                    reservation.model, budget, seen, now - reservation.send_at, now, reservation.returned_then
+                )
             budget.speed_up()
 
     def refused_now(self, reservation: Reservation, headers: Mapping[str, str] | None, attempt: int) -> None:
@@ -204,7 +216,7 @@ class RateLimitScheduler(RequestScheduler):
                 )  # the far side took nothing
             seen = read_headers(headers)
             if seen is not None:
-                self._learn(reservation.model, budget, seen, 0.0, now)
+                self._learn(reservation.model, budget, seen, 0.0, now, None)
             self._slow_down(
                 reservation.model, budget, seconds if seconds is not None else backoff_seconds(attempt), now
             )
@@ -240,8 +252,16 @@ class RateLimitScheduler(RequestScheduler):
     ) -> None:
         budget.give_back(amounts, now)
 
-    def _learn(self, model: str, budget: ModelBudget, seen: LimitsSeen, age: float, now: float) -> None:
-        budget.learn(seen, age, now)
+    def _learn(
+        self,
+        model: str,
+        budget: ModelBudget,
+        seen: LimitsSeen,
+        age: float,
+        now: float,
+        returned_then: tuple[float, float, float] | None,
+    ) -> None:
+        budget.learn(seen, age, now, returned_then)
 
     def _slow_down(self, model: str, budget: ModelBudget, seconds: float, now: float) -> None:
         budget.slow_down(seconds, now)

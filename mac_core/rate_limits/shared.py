@@ -187,11 +187,18 @@ class RedisRateLimitScheduler(RateLimitScheduler):
         if budget.limited:
             self._redis(self._adjust_script, model, [budget.pace, *_limits(budget), *amounts, -1, -1, -1, 0])
 
-    def _learn(self, model: str, budget: ModelBudget, seen: LimitsSeen, age: float, now: float) -> None:
-        budget.learn(seen, age, now)
+    def _learn(
+        self,
+        model: str,
+        budget: ModelBudget,
+        seen: LimitsSeen,
+        age: float,
+        now: float,
+        returned_then: tuple[float, float, float] | None,
+    ) -> None:
+        credited = budget.learn(seen, age, now, returned_then)
         if budget.limited:
-            remaining = [r if r is not None else -1 for r in seen.remaining]
-            self._redis(self._adjust_script, model, [budget.pace, *_limits(budget), 0, 0, 0, *remaining, age])
+            self._redis(self._adjust_script, model, [budget.pace, *_limits(budget), 0, 0, 0, *credited, age])
 
     def _slow_down(self, model: str, budget: ModelBudget, seconds: float, now: float) -> None:
         budget.slow_down(seconds, now)
