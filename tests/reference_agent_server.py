@@ -301,7 +301,7 @@ class ReferenceAgentServer:
                 self.app,
                 host="127.0.0.1",
                 port=0,
-                log_level="warning",
+                log_config=None,  # leave the logging setup (levels included) to the test run
                 lifespan="on",
                 timeout_graceful_shutdown=1,
             )

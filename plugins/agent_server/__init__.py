@@ -17,9 +17,19 @@ What the server guarantees:
   with an ``info`` frame saying how many) and delivered to the next
   connection. A ``/config`` posted while the query runs is stored (and echoed)
   but applies only to the next query; if the agent process ends, the next
-  connection starts that next query. Stopping the server interrupts a running
-  turn, then closes the CLI (no orphaned process).
-* **Tools stay in the workspace.** The CLI runs with ``cwd=workspace``,
+  connection starts that next query. Unlike the reference server, ``GET
+  /query`` says which configuration the running query started with and
+  ``DELETE /query`` ends it (409 while a client is connected), so a client can
+  start a fresh query with other options. Stopping the server interrupts a
+  running turn, then closes the CLI (no orphaned process).
+* **The reference's ``/config`` shape.** The reference README's example is
+  accepted: fields this server does not read, subagent fields the Agent SDK
+  does not know (``name``) and subagents without ``prompt`` are ignored with
+  a warning (logged, and listed in the answer's ``warnings``), not a 400.
+* **Tools stay in the workspace.** ``allowedTools`` means something else
+  here than on the reference server, where it pre-approves tools on top of the
+  CLI's whole tool set (``bypassPermissions``) and confines nothing: here it is
+  the whole tool set. The CLI runs with ``cwd=workspace``,
   ``acceptEdits``, the ``allowedTools`` from ``/config`` (default Read, Write,
   Edit, Glob, Grep) narrowed to the server's allow-list as its whole tool set,
   no filesystem settings, no local MCP servers, and prompts taken verbatim (no
@@ -159,7 +169,9 @@ def agent_server_command(
     from .app import ServerSettings
     from .runner import is_loopback, serve
 
-    if token is not None:  # a token with a newline or NUL would be compared, logged and sent mangled: refuse it
+    if (
+        token is not None
+    ):  # a token with a newline or NUL would be compared, logged and sent mangled: refuse it
         source = "MAC_AGENT_TOKEN" if os.environ.get("MAC_AGENT_TOKEN") == token else "--token"
         try:
             token = check_secret(token, source)
@@ -173,8 +185,12 @@ def agent_server_command(
 
     check_can_listen(host, port)
     settings = ServerSettings(
-        workspace=workspace, token=token or None, allow_shell=allow_bash, allowed_origins=allowed_origins,
-        request_timeout=request_timeout, max_connections=max_connections,
+        workspace=workspace,
+        token=token or None,
+        allow_shell=allow_bash,
+        allowed_origins=allowed_origins,
+        request_timeout=request_timeout,
+        max_connections=max_connections,
     )
 
     def announce(url: str) -> None:

@@ -144,7 +144,8 @@ class ServerState:
             with anyio.move_on_after(timeout):
                 await self._session_ended.wait()
         self.session = None
-        self.outbox = Outbox(self.settings.buffer_bytes)  # the old query's undelivered frames are not the next one's
+        # The old query's undelivered frames are not the next one's.
+        self.outbox = Outbox(self.settings.buffer_bytes)
         return was_running
 
 

@@ -43,8 +43,16 @@ SDK_AGENT_FIELDS = AGENT_FIELDS | frozenset(
 """The fields of claude-agent-sdk's ``AgentDefinition`` (0.2.189): the ones not accepted are refused, others ignored."""
 
 PROTOCOL_FIELDS = frozenset(
-    {"agents", "allowedTools", "systemPrompt", "model", "mcpServers", "anthropicApiKey", "includePartialMessages",
-     "maxTurns"}
+    {
+        "agents",
+        "allowedTools",
+        "systemPrompt",
+        "model",
+        "mcpServers",
+        "anthropicApiKey",
+        "includePartialMessages",
+        "maxTurns",
+    }
 )
 """The top-level ``/config`` fields this server reads."""
 
@@ -152,7 +160,9 @@ def _agents(value: object, warnings: list[str]) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"agents.{name}: field(s) not accepted by this server: {', '.join(refused)}")
         unknown = sorted(set(definition) - SDK_AGENT_FIELDS)
         if unknown:  # the reference README's example has "name"; the Agent SDK has no such field
-            warnings.append(f"agents.{name}: ignored field(s) the Agent SDK does not know: {', '.join(unknown)}")
+            warnings.append(
+                f"agents.{name}: ignored field(s) the Agent SDK does not know: {', '.join(unknown)}"
+            )
         _string(definition.get("description"), f"agents.{name}.description")
         if definition.get("prompt") is None:
             warnings.append(f"agents.{name}: no prompt, so this subagent is not defined")

@@ -9,8 +9,12 @@ A client of the agent-over-WebSocket protocol spoken by the public
         transport_options={"url": "http://127.0.0.1:3000", "token": "..."},
     )
 
+``urls`` (a list) instead of ``url`` spreads a fan-out over several servers,
+and each task's :attr:`~mac_core.TaskResult.server` names the one that ran it.
+
 Settings: :mod:`.options`; events and their mapping: :mod:`.turn`; interrupt,
-drop and concurrency guarantees: :mod:`.transport`.
+drop, configuration and concurrency guarantees: :mod:`.transport`; several
+servers: :mod:`.servers`. For users: ``docs/agent-protocol.md``.
 """
 
 from __future__ import annotations

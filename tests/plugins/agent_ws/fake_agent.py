@@ -13,6 +13,7 @@ server's "Spawning Claude Code process…": that connection started its query).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -33,6 +34,8 @@ BUSY = "Server already has an active connection"
 @contextmanager
 def serve(app, **tls) -> Iterator[str]:
     """Run ``app`` on a free loopback port; yield ``http://127.0.0.1:PORT`` (https with ``ssl_certfile``…)."""
+    # uvicorn sets its loggers' levels for the whole process: put them back after, for the tests that follow.
+    levels = {name: logging.getLogger(name).level for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
                             timeout_graceful_shutdown=1, **tls)
     server = uvicorn.Server(config)
@@ -48,6 +51,8 @@ def serve(app, **tls) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 class Connection:

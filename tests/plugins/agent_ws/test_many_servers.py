@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -65,6 +66,7 @@ def test_a_fan_out_spreads_over_the_servers_one_turn_each_at_a_time(tmp_path):
     assert [r.status for r in results] == ["completed"] * 9
     assert [r.text for r in results] == [f"answer {i} with a few words" for i in range(9)]
     assert {r.server for r in results} == set(agents.urls)
+    assert results[0].as_dict()["server"] == results[0].server  # what mac run writes
     # One turn per server at a time: on a server, a task's first event follows the end of the one before.
     for url in agents.urls:
         spans = sorted((r.first_event_at, r.finished_at) for r in results if r.server == url)
@@ -143,3 +145,28 @@ def test_urls_may_be_one_comma_separated_string_as_mac_run_passes_it():
 
     options = AgentOptions(urls="http://127.0.0.1:3001, ws://127.0.0.1:3002/ws")
     assert [s.name for s in options.servers] == ["http://127.0.0.1:3001", "http://127.0.0.1:3002"]
+
+
+def test_usage_from_a_server_that_died_counts_in_the_re_run_tasks_usage():
+    from mac_plugins.agent_ws.turn import TurnReader
+
+    from mac_core import Usage
+
+    events = []
+    reader = TurnReader(events.append, earlier_usage=Usage(input_tokens=100, output_tokens=40))
+    message = {
+        "id": "m1",
+        "role": "assistant",
+        "content": [{"type": "text", "text": "hi"}],
+        "usage": {"input_tokens": 10, "output_tokens": 5},
+    }
+    reader.feed(json.dumps({"type": "sdk_message", "data": {"type": "assistant", "message": message}}))
+    result = {
+        "type": "result",
+        "subtype": "success",
+        "result": "hi",
+        "usage": {"input_tokens": 10, "output_tokens": 5},
+    }
+    assert reader.feed(json.dumps({"type": "sdk_message", "data": result}))
+    assert [e.data for e in events if e.type == "usage"] == [Usage(input_tokens=110, output_tokens=45)]
+    assert reader.completion().usage == Usage(input_tokens=110, output_tokens=45)
