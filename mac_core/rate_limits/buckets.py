@@ -27,17 +27,20 @@ PACE_HOLD_SECONDS = 2.0
 class TokenBucket:
     """One limit's budget: ``level`` of ``limit`` left at ``updated`` (``time.monotonic()``).
 
-    :ivar returned: everything ever given back, so a response's ``remaining``
-        (counted when it was sent) can be credited with what came back since.
+    :ivar returned: everything ever given back, and
+    :ivar charged: everything ever taken, so a response's ``remaining``
+        (counted when it was sent) can be brought up to date with what came
+        back and what was taken since.
     """
 
-    __slots__ = ("limit", "level", "updated", "returned")
+    __slots__ = ("limit", "level", "updated", "returned", "charged")
 
     def __init__(self, limit: int, now: float, level: float | None = None) -> None:
         self.limit = limit
         self.level = float(limit if level is None else level)
         self.updated = now
         self.returned = 0.0
+        self.charged = 0.0
 
     def refill(self, now: float, pace: float) -> None:
         """Add what the bucket refilled since it was last touched, up to its limit."""
@@ -54,6 +57,7 @@ class TokenBucket:
     def take(self, amount: float) -> None:
         """Charge ``amount`` (at most a full bucket); call :meth:`shortfall` first, at the same ``now``."""
         self.level -= min(amount, self.limit)
+        self.charged += min(amount, self.limit)
 
     def give_back(self, amount: float, now: float, pace: float) -> None:
         """Return ``amount`` (negative: take more, as a correction); never above the limit."""
@@ -62,13 +66,11 @@ class TokenBucket:
         if amount > 0:
             self.returned += amount
 
-    def at_most(
-        self, remaining: float, age: float, now: float, pace: float, returned_since: float = 0.0
-    ) -> None:
-        """The far side said ``remaining`` was left ``age`` seconds ago: assume no more than that, plus refill
-        and ``returned_since`` (what was given back since) on top."""
+    def observe(self, remaining: float, age: float, now: float, pace: float) -> None:
+        """The far side said ``remaining`` was left ``age`` seconds ago (brought up to date): take its word."""
         self.refill(now, pace)
-        self.level = min(self.level, remaining + returned_since + self.limit / 60.0 * pace * max(age, 0.0))
+        self.level = min(self.limit, remaining + self.limit / 60.0 * pace * max(age, 0.0))
+        self.updated = now
 
 
 @dataclass
@@ -166,24 +168,25 @@ class ModelBudget:
             if bucket is not None and amount:
                 bucket.give_back(amount, now, self.pace)
 
-    def returned(self) -> tuple[float, float, float]:
-        """Each bucket's :attr:`TokenBucket.returned` (0 for a limit not known)."""
-        return tuple(bucket.returned if bucket is not None else 0.0 for bucket in self.buckets)  # type: ignore[return-value]
+    def counts(self) -> tuple[tuple[float, float], ...]:
+        """Each bucket's (returned, charged) so far ((0, 0) for a limit not known)."""
+        return tuple((b.returned, b.charged) if b is not None else (0.0, 0.0) for b in self.buckets)
 
     def learn(
         self,
         seen: LimitsSeen,
         age: float,
         now: float,
-        returned_then: tuple[float, float, float] | None = None,
+        counts_then: tuple[tuple[float, float], ...] | None = None,
     ) -> tuple[float, float, float]:
-        """Take the limits the headers state (unless given as settings) and never assume more left than they say.
+        """Take the limits the headers state (unless given as settings) and what they say is left.
 
         :param age: seconds since the headers' counts were taken (their request was sent).
-        :param returned_then: :meth:`returned` when it was sent (what came back since is credited).
-        :return: each remaining as credited (``-1``: not stated), for a shared budget to apply the same.
+        :param counts_then: :meth:`counts` when it was sent: what was given back since is added to
+            ``remaining``, what was taken since (requests the far side had not seen yet) is subtracted.
+        :return: each remaining so brought up to date (``-1``: not stated), for a shared budget.
         """
-        credited = [-1.0, -1.0, -1.0]
+        current = [-1.0, -1.0, -1.0]
         for i, (limit, remaining) in enumerate(zip(seen.limits, seen.remaining, strict=True)):
             bucket = self.buckets[i]
             if limit is not None and not self.fixed[i]:
@@ -192,11 +195,11 @@ class ModelBudget:
                 elif bucket.limit != limit:
                     bucket.limit = limit
             if bucket is not None and remaining is not None:
-                since = bucket.returned - returned_then[i] if returned_then is not None else 0.0
-                bucket.at_most(remaining, age, now, self.pace, since)
-                credited[i] = remaining + since
+                returned, charged = counts_then[i] if counts_then is not None else (0.0, bucket.charged)
+                current[i] = remaining + (bucket.returned - returned) - (bucket.charged - charged)
+                bucket.observe(current[i], age, now, self.pace)
         self.limits = tuple(bucket.limit if bucket is not None else None for bucket in self.buckets)  # type: ignore[assignment]
-        return tuple(credited)  # type: ignore[return-value]
+        return tuple(current)  # type: ignore[return-value]
 
     def slow_down(self, seconds: float, now: float) -> None:
         """A 429 or 529: lower the pace (once for refusals that come together) and send nothing for ``seconds``."""

@@ -40,7 +40,7 @@ class Reservation:
         so the engine waits (at most ``POLL_SECONDS`` at a time) and asks again.
     :ivar reason: the limit it waits for (``"output tokens per minute"``, ``"retry-after"``…), or ``None``.
     :ivar send_at: ``time.monotonic()`` when it was charged.
-    :ivar returned_then: what its budget had given back by then (to read its response's ``remaining`` right).
+    :ivar counts_then: what its budget had given back and taken by then (to read its response's ``remaining``).
     :ivar max_tokens: the request's ``max_tokens``, charged or not (the far side charges it either way).
     """
 
@@ -49,7 +49,7 @@ class Reservation:
     wait: float = 0.0
     reason: str | None = None
     send_at: float = 0.0
-    returned_then: tuple[float, float, float] | None = None
+    counts_then: tuple[tuple[float, float], ...] | None = None
     max_tokens: int = 0
 
 
@@ -85,6 +85,10 @@ class RequestScheduler(abc.ABC):
     @abc.abstractmethod
     async def released(self, reservation: Reservation) -> None:
         """The request was not answered (cancelled, or failed otherwise): give back what it will not use."""
+
+
+#: The counts of a budget not made yet: everything it will give back or take came after.
+_NONE_YET = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0))
 
 
 def estimate_input_tokens(task: Task) -> int:
@@ -163,15 +167,19 @@ class RateLimitScheduler(RequestScheduler):
         """:meth:`reserve` without awaiting."""
         budget = self._budgets.get(task.model)
         if budget is None and not self._given:
-            return Reservation(task.model, send_at=time.monotonic(), max_tokens=task.max_tokens)
+            return Reservation(
+                task.model, send_at=time.monotonic(), counts_then=_NONE_YET, max_tokens=task.max_tokens
+            )
         now = time.monotonic()
         with self._lock:
             budget = budget or self._budget(task.model, now)
             if not budget.limited and budget.blocked_until <= now:
-                return Reservation(task.model, send_at=now, max_tokens=task.max_tokens)
+                return Reservation(
+                    task.model, send_at=now, counts_then=budget.counts(), max_tokens=task.max_tokens
+                )
             costs = (1.0, float(estimate_input_tokens(task)), float(task.max_tokens))
             wait, reason = self._take(task.model, budget, costs, now)
-            return Reservation(task.model, costs, wait, reason, now, budget.returned(), task.max_tokens)
+            return Reservation(task.model, costs, wait, reason, now, budget.counts(), task.max_tokens)
 
     def answered_now(
         self, reservation: Reservation, headers: Mapping[str, str] | None, usage: Usage | None
@@ -186,7 +194,9 @@ class RateLimitScheduler(RequestScheduler):
         with self._lock:
             budget = budget or self._budget(reservation.model, now)
             if seen is not None and not charged:  # its counts were taken before its end gave anything back
-                self._learn(reservation.model, budget, seen, now - reservation.send_at, now, None)
+                self._learn(
+                    reservation.model, budget, seen, now - reservation.send_at, now, reservation.counts_then
+                )
             if usage is not None and charged:
                 _, estimated, reserved = reservation.costs
                 corrections = (0.0, estimated - input_tokens_charged(usage), reserved - usage.output_tokens)
@@ -200,7 +210,7 @@ class RateLimitScheduler(RequestScheduler):
                 seen is not None and charged
             ):  # what came back since it was sent (this answer's too) is credited
                 self._learn(
-                    reservation.model, budget, seen, now - reservation.send_at, now, reservation.returned_then
+                    reservation.model, budget, seen, now - reservation.send_at, now, reservation.counts_then
                 )
             budget.speed_up()
 
@@ -259,9 +269,9 @@ class RateLimitScheduler(RequestScheduler):
         seen: LimitsSeen,
         age: float,
         now: float,
-        returned_then: tuple[float, float, float] | None,
+        counts_then: tuple[tuple[float, float], ...] | None,
     ) -> None:
-        budget.learn(seen, age, now, returned_then)
+        budget.learn(seen, age, now, counts_then)
 
     def _slow_down(self, model: str, budget: ModelBudget, seconds: float, now: float) -> None:
         budget.slow_down(seconds, now)

@@ -194,9 +194,9 @@ class RedisRateLimitScheduler(RateLimitScheduler):
         seen: LimitsSeen,
         age: float,
         now: float,
-        returned_then: tuple[float, float, float] | None,
+        counts_then: tuple[tuple[float, float], ...] | None,
     ) -> None:
-        credited = budget.learn(seen, age, now, returned_then)
+        credited = budget.learn(seen, age, now, counts_then)
         if budget.limited:
             self._redis(self._adjust_script, model, [budget.pace, *_limits(budget), 0, 0, 0, *credited, age])
 
