@@ -110,7 +110,7 @@ class Front:
         return origin is not None and origin.decode("latin-1") not in self.allowed_origins
 
 
-AGENT_PATHS = ("/config", "/ws")
+AGENT_PATHS = ("/config", "/ws", "/query")
 ORIGIN_REFUSED = b'{"error":"Origin not allowed"}'
 
 

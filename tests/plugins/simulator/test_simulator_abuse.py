@@ -67,6 +67,9 @@ def test_a_browser_origin_cannot_use_the_agent_protocol_unless_allowed(start_sim
     for method in ("GET", "POST"):
         refused = httpx2.request(method, sim.url + "/config", json={"model": "m"}, headers=evil, timeout=10)
         assert (refused.status_code, refused.json()) == (403, {"error": "Origin not allowed"})
+    for method in ("GET", "DELETE"):  # the running query: a page must neither read nor end it
+        refused = httpx2.request(method, sim.url + "/query", headers=evil, timeout=10)
+        assert (refused.status_code, refused.json()) == (403, {"error": "Origin not allowed"})
     with pytest.raises(InvalidStatus) as refused:
         ws_connect(sim, origin="http://evil.example")
     assert refused.value.response.status_code == 403
