@@ -101,9 +101,12 @@ def test_output_tokens_are_reserved_from_max_tokens_and_what_is_unused_is_given_
     coordinator = Coordinator()
     coordinator.run(["a"], transport="messages", model=MODEL, max_tokens=1000)
     bucket = scheduler_of(coordinator).budget(MODEL).buckets[2]
-    # learnt at 5000 left; the next request is charged its max_tokens, then given back all but its 5 tokens
+    # the answer says 5000 were left after its max_tokens were charged; it then gave back all but its 5 tokens
     coordinator.run(["b"], transport="messages", model=MODEL, max_tokens=1000)
-    assert 4990 <= bucket.level <= 5100 - 5  # (refill adds at most 100 tokens a second)
+    assert 5000 + 995 - 1 <= bucket.level <= 6000
+    assert (
+        bucket.charged == 1000 and bucket.returned == 2 * 995
+    )  # the first, sent before the limit was known, too
 
 
 def test_a_429_waits_for_its_retry_after_and_is_retried_by_the_scheduler_not_the_sdk(httpx2_mock, fresh_key):
