@@ -18,7 +18,10 @@ def test_many_tasks_under_a_low_output_limit_all_complete_with_few_refusals():
     with Simulator(otpm=10_000, tokens=20, token_delay=0.01, seed=1) as sim:
         coordinator = Coordinator(api_key=f"sk-ant-storm-{time.monotonic_ns()}", base_url=sim.url)
         results = coordinator.run(
-            [f"Story {i}." for i in range(200)], transport="stream", model=MODEL, max_tokens=1000,
+            [f"Story {i}." for i in range(200)],
+            transport="stream",
+            model=MODEL,
+            max_tokens=1000,
             max_concurrency=20,
         )
         refused = sim.stats.rate_limited
@@ -32,8 +35,15 @@ def test_many_tasks_under_a_low_output_limit_all_complete_with_few_refusals():
 def test_the_same_storm_without_the_scheduler_is_refused_far_more():
     """The comparison that shows the test above can fail: the SDK's own retries, storming."""
     with Simulator(otpm=10_000, tokens=20, token_delay=0.01, seed=1) as sim:
-        coordinator = Coordinator(api_key=f"sk-ant-storm-{time.monotonic_ns()}", base_url=sim.url, rate_limits=False)
-        coordinator.run([f"Story {i}." for i in range(200)], transport="stream", model=MODEL, max_tokens=1000,
-                        max_concurrency=20)
+        coordinator = Coordinator(
+            api_key=f"sk-ant-storm-{time.monotonic_ns()}", base_url=sim.url, rate_limits=False
+        )
+        coordinator.run(
+            [f"Story {i}." for i in range(200)],
+            transport="stream",
+            model=MODEL,
+            max_tokens=1000,
+            max_concurrency=20,
+        )
         refused = sim.stats.rate_limited
     assert refused > 0.06 * 200
