@@ -4,6 +4,7 @@ Records, in order (``seq`` counts them within a run; ``t`` is ``time.time()``)::
 
     {"kind": "run_started",   "run", "seq", "t", "transport", "started_at", "tasks": [{"index", "name", "id", "model", "max_tokens"}]}
     {"kind": "task_started",  "run", "seq", "t", "task", "name"}
+    {"kind": "task_waiting",  "run", "seq", "t", "task", "name", "seconds", "limit"}
     {"kind": "event",         "run", "seq", "t", "task", "name", "type", "text"?, "data"?}
     {"kind": "task_finished", "run", "seq", "t", "task", "name", "result": {...TaskResult fields}}
     {"kind": "run_finished",  "run", "seq", "t", "interrupt_reason", "usage"}
@@ -127,6 +128,10 @@ class JsonlEventLog:
         self._record("task_started", task=task.index, name=task.name)
 
     @hookimpl
+    def mac_task_waiting(self, task, seconds, limit):
+        self._record("task_waiting", task=task.index, name=task.name, seconds=round(seconds, 3), limit=limit)
+
+    @hookimpl
     def mac_task_event(self, task, event):
         record: dict[str, Any] = {"task": task.index, "name": task.name, "type": event.type}
         if event.text:
@@ -188,6 +193,9 @@ def _rebuild(records: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any
             task = tasks[record["task"]]
             task.status = "running"
             yield "mac_task_started", {"task": task}
+        elif kind == "task_waiting":
+            yield "mac_task_waiting", {"task": tasks[record["task"]], "seconds": record["seconds"],
+                                       "limit": record["limit"]}
         elif kind == "event":
             task = tasks[record["task"]]
             data = record.get("data")

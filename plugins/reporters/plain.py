@@ -66,6 +66,10 @@ class PlainReporter:
             self._write(task, f"-- tool {(event.data or {}).get('name', '?')}")
 
     @hookimpl
+    def mac_task_waiting(self, task, seconds, limit):
+        self._write(task, f"-- waits {seconds:.1f} s for the rate limit ({limit})")
+
+    @hookimpl
     def mac_task_finished(self, task, result):
         rest = self._partial.pop(task, "")
         if rest:
