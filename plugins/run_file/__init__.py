@@ -151,9 +151,12 @@ def mac_register_commands(cli):
     @click.option("--http-client", type=click.Choice(HTTP_CLIENTS), default=None,
                   help="HTTP stack under the SDK (default: $MAC_HTTP_CLIENT or httpx); "
                        "aiohttp halves the CPU per event at high concurrency.")
+    @click.option("--redis-url", default=None, metavar="URL",
+                  help="Share the rate-limit budget with other processes through this Redis server "
+                       "(default: $MAC_REDIS_URL; none: this process's own). Needs the redis extra.")
     @run_control_options
     def run_command(input_file, output, rerun_changed, transport, transport_option, max_concurrency, model,
-                    max_tokens, system_file, http_client, **control):
+                    max_tokens, system_file, http_client, redis_url, **control):
         """Run every prompt of INPUT.jsonl and append one result line per task to OUTPUT.jsonl.
 
         Each input line is a JSON object: "prompt" and optionally "id", "system",
@@ -200,8 +203,8 @@ def mac_register_commands(cli):
             raise click.BadParameter(f"{str(output)!r} is the input file: the results would be appended to the prompts",
                                      param_hint="'-o' / '--output'")
         try:
-            coordinator = Coordinator(http_client=http_client)
-        except ValueError as exc:  # a bad $MAC_HTTP_CLIENT: a usage error, named, before anything runs
+            coordinator = Coordinator(http_client=http_client, redis_url=redis_url)
+        except ValueError as exc:  # a bad $MAC_HTTP_CLIENT or Redis URL: a usage error, named, before anything runs
             raise click.UsageError(str(exc)) from None
         if transport not in coordinator.transports:
             raise click.BadParameter(f"unknown transport {transport!r} (installed: {', '.join(sorted(coordinator.transports))})",
