@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx2
 
+from .rate_limits import rate_limits
 from .startup import measure_startup
 
 CLIENT_TIMEOUT = 600
@@ -34,6 +35,9 @@ MODES: dict[str, dict[str, Any]] = {
         "cache_priming": {"requests": 40, "workers": 5, "ttft": 0.3, "tokens": 20, "token_delay": 0.02, "repeats": 3},
         "policy_text_cost": {"events": [1000, 32000], "total_events": 64000, "repeats": 5},
         "startup": {"runs": 7},
+        # the 2,000 prompts; limits 10x its 120 rpm / 40,000 otpm (same ratio) so a variant takes ~1 min
+        "rate_limits": {"prompts": 2000, "rpm": 1200, "otpm": 400_000, "concurrency": 64, "tokens": 20,
+                        "token_delay": 0.005},
         "ray_scale": {"streams": 200, "tokens": 50, "token_delay": 0.02, "batch_interval": 0.02, "repeats": 3,
                       "delegations": 20, "delegation_concurrency": 4, "interrupt_streams": 100, "interrupt_repeats": 5},
     },
@@ -50,6 +54,8 @@ MODES: dict[str, dict[str, Any]] = {
         "cache_priming": {"requests": 20, "workers": 5, "ttft": 0.3, "tokens": 20, "token_delay": 0.02, "repeats": 1},
         "policy_text_cost": {"events": [1000, 32000], "total_events": 32000, "repeats": 3},
         "startup": {"runs": 3},
+        "rate_limits": {"prompts": 600, "rpm": 480, "otpm": 160_000, "concurrency": 64, "tokens": 20,
+                        "token_delay": 0.005},
         "ray_scale": {"streams": 100, "tokens": 30, "token_delay": 0.02, "batch_interval": 0.02, "repeats": 1,
                       "delegations": 4, "delegation_concurrency": 4, "interrupt_streams": 100, "interrupt_repeats": 2},
     },
@@ -66,6 +72,8 @@ MODES: dict[str, dict[str, Any]] = {
         "cache_priming": {"requests": 6, "workers": 5, "ttft": 0.3, "tokens": 20, "token_delay": 0.02, "repeats": 1},
         "policy_text_cost": {"events": [1000, 32000], "total_events": 32000, "repeats": 1},
         "startup": {"runs": 2},
+        "rate_limits": {"prompts": 40, "rpm": 1200, "otpm": 400_000, "concurrency": 16, "tokens": 5,
+                        "token_delay": 0.0},
         "ray_scale": {"streams": 10, "tokens": 20, "token_delay": 0.02, "batch_interval": 0.02, "repeats": 1,
                       "delegations": 1, "delegation_concurrency": 1, "interrupt_streams": 10, "interrupt_repeats": 1},
     },
@@ -290,6 +298,7 @@ SECTIONS = {
     "policy_text_cost": ("policy_text_cost", policy_text_cost),
     "startup": ("startup", startup),
     "ray_scale": ("ray_scale", ray_scale),
+    "rate_limits": ("rate_limits", rate_limits),
 }
 
 
