@@ -52,9 +52,16 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 BUSY = "Server already has an active connection"
-SPAWN_LINE = "Spawning Claude Code process: claude --output-format stream-json --input-format stream-json"
-CLI_TOOLS = ("Task", "Bash", "Glob", "Grep", "Read", "Edit", "Write", "WebFetch", "WebSearch", "TodoWrite")
-DEFAULT_MODEL = "claude-sonnet-4-5"
+# As the real server (Agent SDK 0.1.44, Claude Code 2.0.44) sent them when run against `mac sim`
+SPAWN_LINE = (
+    "Spawning Claude Code process: bun node_modules/@anthropic-ai/claude-agent-sdk/cli.js "
+    "--output-format stream-json --verbose --input-format stream-json --permission-mode bypassPermissions"
+)
+CLI_TOOLS = (
+    *("Task", "Bash", "Glob", "Grep", "ExitPlanMode", "Read", "Edit", "Write", "NotebookEdit", "WebFetch"),
+    *("TodoWrite", "WebSearch", "BashOutput", "KillShell", "Skill", "SlashCommand"),
+)
+DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
 _PAUSE = re.compile(r"\[\[pause:\s*([0-9.]+)\]\]")
 
 
@@ -200,7 +207,7 @@ class ReferenceAgentServer:
         model = query.config.get("model") or DEFAULT_MODEL
         turn = Turn(query=query.number, model=model, prompt=prompt)
         self.turns.append(turn)
-        text, errors = "", []
+        text = ""
         with anyio.CancelScope() as scope:
             query.turn_scope, query.up = scope, False
             await self._pace()
@@ -214,14 +221,13 @@ class ReferenceAgentServer:
                 await anyio.sleep(float(pause.group(1)))
             text = await self._answer(query, model, prompt)
         query.turn_scope, query.up = None, False
-        if scope.cancel_called:
-            errors.append("Interrupted by user")
-        turn.subtype = "error_during_execution" if errors else "success"
+        interrupted = scope.cancel_called  # the real result then says error_during_execution with errors []
+        turn.subtype = "error_during_execution" if interrupted else "success"
         turn.delivered_result = self.active is not None
         result = {
             "type": "result",
             "subtype": turn.subtype,
-            "is_error": bool(errors),
+            "is_error": interrupted,
             "num_turns": 1,
             "duration_ms": 1,
             "duration_api_ms": 1,
@@ -229,8 +235,8 @@ class ReferenceAgentServer:
             "usage": {"input_tokens": 10, "output_tokens": 5},
             "permission_denials": [],
         }
-        if errors:
-            result["errors"] = errors
+        if interrupted:
+            result["errors"] = []
         else:
             result["result"] = text
         await self._sdk(query, result)

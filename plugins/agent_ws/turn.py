@@ -43,6 +43,10 @@ log = logging.getLogger("mac_plugins.agent_ws")
 MAX_RESUMES = 3  #: reconnects per turn, so a server that keeps dropping cannot loop forever
 
 
+class _SilentAfterReconnect(Exception):
+    """Nothing came within ``resume_timeout`` of a reconnect to a server that does not keep frames."""
+
+
 class TurnReader:
     """Feeds one turn's frames to ``emit``; :attr:`result` holds the ``result`` message once it came.
 
@@ -256,6 +260,8 @@ class AgentTurn:
                 except ConnectionClosed as closed:
                     await self._resume(closed)
                     continue
+                except _SilentAfterReconnect as silent:
+                    return await self._settle_silent_turn(*silent.args)
                 if self.reader.feed(frame):
                     return self.reader.completion()
         except ConnectionClosed as closed:
@@ -322,10 +328,39 @@ class AgentTurn:
                 return await self.ws.recv()
         except TimeoutError:
             if resumed is not None:
-                raise self._lost(f"nothing came within {timeout:g} s of the reconnect") from None
+                raise _SilentAfterReconnect(timeout) from None
             raise TransportError(
                 f"no message from the agent for {timeout:g} s", error_type="timeout"
             ) from None
+
+    async def _settle_silent_turn(self, waited: float):
+        """Stop a turn that went silent after a reconnect, or learn that it had ended; never leave it running.
+
+        The reference server keeps nothing for an absent client and cannot say whether the turn still runs
+        (a model call without ``includePartialMessages`` sends nothing until it ends). Left running, it would
+        act unseen and its ``result`` would answer the next task, so it is interrupted: a ``result`` within
+        ``interrupt_timeout`` means it was still running; none means it had ended while we were away.
+        """
+        assert self.ws is not None
+        try:
+            with anyio.move_on_after(self.options.interrupt_timeout):
+                await self.ws.send(json.dumps({"type": "interrupt"}))
+                while not self.reader.feed(await self.ws.recv()):
+                    pass
+        except ConnectionClosed:
+            pass
+        result = self.reader.result
+        if result is None:
+            raise self._lost(f"nothing came within {waited:g} s of the reconnect")
+        if result.get("subtype") == "success" and not result.get("is_error"):
+            return self.reader.completion()  # it ended just as it was asked to stop
+        raise TransportError(
+            f"the connection to the agent dropped mid-turn and nothing came within {waited:g} s of the "
+            f"reconnect: {self.server.name} does not keep frames for an absent client, so the turn, still "
+            "running, was stopped rather than left to act unseen (raise resume_timeout, or set "
+            "includePartialMessages so that a long model call sends frames)",
+            error_type="connection_error",
+        )
 
     def _lost(self, what: str) -> TransportError:
         return TransportError(

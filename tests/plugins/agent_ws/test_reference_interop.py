@@ -157,3 +157,19 @@ def test_the_double_echoes_its_config_like_the_reference_and_routes_nothing_else
         assert posted == {"success": True, "config": {"model": "m", "anthropicApiKey": "sk-x"}}
         assert httpx2.post(url + "/config", content=b"{nope").json() == {"error": "Invalid JSON"}
         assert httpx2.get(url + "/query").status_code == 404
+
+
+def test_a_turn_still_running_but_silent_after_a_reconnect_is_stopped_and_never_answers_the_next_task():
+    # Seen on the real reference server: without includePartialMessages a model call sends nothing until it
+    # ends, so after resume_timeout the turn may still be running; left alone, its result answered the next task.
+    reference = ReferenceAgentServer()
+    with reference.running() as url:
+        (silent,), _ = run(
+            url, ["[[drop]] [[pause: 3]] [[reply: first]]"], resume_timeout=0.5, interrupt_timeout=2
+        )
+        (after,), _ = run(url, ["[[reply: second]]"], interrupt_timeout=2)
+    assert silent.status == "failed" and silent.error_type == "connection_error"
+    assert "was stopped" in silent.error and "includePartialMessages" in silent.error
+    assert reference.turns[0].subtype == "error_during_execution"  # interrupted, not left to act unseen
+    assert after.status == "completed", after.error
+    assert after.text == "second"
