@@ -73,28 +73,56 @@ def test_a_fan_out_spreads_over_the_servers_one_turn_each_at_a_time(tmp_path):
         assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:], strict=False)), url
 
 
+class KillAfterFirstTurn:
+    """Kills a server shortly after its first task ends, when it has just taken the next one (not a wall-clock guess)."""
+
+    def __init__(self, agents: Agents, index: int) -> None:
+        self.agents, self.index, self.killed_at = agents, index, None
+        self.thread: threading.Thread | None = None
+
+    @hookimpl
+    def mac_task_finished(self, task, result):
+        if self.thread is None and result.server == self.agents.urls[self.index]:
+            self.thread = threading.Thread(target=self._kill)
+            self.thread.start()
+
+    def _kill(self) -> None:
+        time.sleep(0.1)  # the server's next turn (ten words, 0.03 s apart) is under way by now
+        self.agents.kill(self.index)
+        self.killed_at = time.time()
+
+
 def test_the_fan_out_survives_killing_one_server_mid_run(tmp_path):
     infos = Infos()
     with ExitStack() as stack:
         agents = Agents(stack, 3, 0.03, tmp_path)
-        killer = threading.Timer(0.5, agents.kill, args=(1,))
-        killer.start()
-        killed_at = time.time() + 0.5
-        try:
-            results = run(
-                agents.urls,
-                [f"[[reply: answer {i} in some ten words or so here]]" for i in range(12)],
-                plugins=[infos],
-            )
-        finally:
-            killer.join()
+        killer = KillAfterFirstTurn(agents, 1)
+        results = run(
+            agents.urls,
+            [f"[[reply: answer {i} in some ten words or so here]]" for i in range(12)],
+            plugins=[infos, killer],
+        )
+        killer.thread.join()
     assert [r.status for r in results] == ["completed"] * 12, [r.error for r in results]
     assert [r.text for r in results] == [f"answer {i} in some ten words or so here" for i in range(12)]
-    dead = agents.urls[1]
-    assert any(r.server == dead for r in results), "the server died before it ran anything"
+    dead, killed_at = agents.urls[1], killer.killed_at
     assert all(r.finished_at < killed_at + 1 for r in results if r.server == dead)
     assert {r.server for r in results if r.started_at > killed_at + 1} <= {agents.urls[0], agents.urls[2]}
     assert infos.lines and dead in infos.lines[0], "no task was re-run after its server died"
+
+
+class KillAtFirstToolUse:
+    """Kills a server as soon as its agent asks for a tool (so the turn has used one when its server dies)."""
+
+    def __init__(self, agents: Agents, index: int) -> None:
+        self.agents, self.index = agents, index
+        self.thread: threading.Thread | None = None
+
+    @hookimpl
+    def mac_task_event(self, task, event):
+        if self.thread is None and event.type == "tool_use":
+            self.thread = threading.Thread(target=self.agents.kill, args=(self.index,))
+            self.thread.start()
 
 
 def test_a_turn_that_used_a_tool_is_not_re_run_when_its_server_dies(tmp_path):
@@ -102,12 +130,9 @@ def test_a_turn_that_used_a_tool_is_not_re_run_when_its_server_dies(tmp_path):
     with ExitStack() as stack:
         agents = Agents(stack, 2, 0.15, tmp_path)
         prompt = '[[tool: Read {"file_path": "a.txt"}]] [[tool: Read {"file_path": "a.txt"}]]'
-        killer = threading.Timer(1.3, agents.kill, args=(0,))  # the first Read is asked for at about 0.9 s
-        killer.start()
-        try:
-            (res,) = run(agents.urls, [prompt])
-        finally:
-            killer.join()
+        killer = KillAtFirstToolUse(agents, 0)
+        (res,) = run(agents.urls, [prompt], plugins=[killer])
+        killer.thread.join()
     assert res.status == "failed"
     assert res.server == agents.urls[0]
     assert "not re-run on another server: the agent had already used a tool" in res.error
