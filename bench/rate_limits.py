@@ -9,7 +9,8 @@ plus its refill (``rpm + rpm * wall_s / 60``), so 1.0 is the most any client
 could get. The full mode keeps the issue's 2,000 prompts and compresses time:
 limits 10x the issue's 120 rpm and 40,000 otpm, same ratio (see docs/benchmarks.md).
 
-``python -m bench.rate_limits --client ours|off|sdk --url URL --prompts N ...`` is one client process.
+``python -m bench.rate_limits --client ours|off|sdk --url URL --prompts N ...`` is one client process;
+``python -m bench.rate_limits --section '{"prompts": 2000, ...}'`` runs the section alone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -157,7 +157,7 @@ def rate_limits(size: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if os.environ.get("MAC_BENCH_RATE_LIMITS_SECTION"):
-        print(json.dumps(rate_limits(json.loads(os.environ["MAC_BENCH_RATE_LIMITS_SECTION"])), indent=1))
+    if sys.argv[1:2] == ["--section"]:  # the whole section at the sizes given as JSON, by hand
+        print(json.dumps(rate_limits(json.loads(sys.argv[2])), indent=1))
     else:
         client_main(sys.argv[1:])
