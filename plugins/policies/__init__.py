@@ -46,5 +46,7 @@ def mac_register_commands(cli):
         for policy, option in BUILT_IN:
             summary = (policy.__doc__ or "").strip().splitlines()[0].replace("``", "")
             click.echo(f"{policy.__name__:<{width}}  {summary}" + (f"  [{option}]" if option else ""))
-        click.echo("\nUse them from Python: Coordinator(plugins=[StopOnPattern('CRITICAL'), TokenBudget(50_000)]).")
+        click.echo(
+            "\nUse them from Python: Coordinator(plugins=[StopOnPattern('CRITICAL'), TokenBudget(50_000)])."
+        )
         click.echo("Write your own: docs/writing-a-policy.md")

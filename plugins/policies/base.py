@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
 from mac_core import Run, Task, Usage
-from mac_core.events import TEXT, THINKING, USAGE
-from mac_core.results import CHARS_PER_TOKEN
+from mac_core.events import TEXT, THINKING, TOOL_USE, USAGE
+from mac_core.results import CHARS_PER_TOKEN  # the engine's figure: a budget and the results' estimate agree
+from mac_core.task_tree import TaskTree, counting_scope
 
 SCOPES = ("run", "task")
-
-# Characters per output token for text that streamed before its usage arrived: the engine's own figure,
-# so a budget's count and the results' estimated usage agree.
-
 
 
 def check_scope(scope: str) -> str:
@@ -90,12 +88,54 @@ class TextWindow:
         self._tails.clear()
 
 
+class Following:
+    """What a policy follows: the run, or in an orchestration the whole tree of runs.
+
+    :meth:`enter` is called from ``mac_run_started``; it says whether this is a
+    new scope (reset per-run state then) or another wave of the orchestration
+    already followed (keep counting; the watcher started with the lead's run
+    goes on).
+    """
+
+    __slots__ = ("current",)
+
+    def __init__(self) -> None:
+        self.current: Run | TaskTree | None = None
+
+    def enter(self, run: Run) -> bool:
+        """Follow ``run``'s scope (:func:`~mac_core.task_tree.counting_scope`); True when it is a new one."""
+        scope = counting_scope(run)
+        if scope is self.current:
+            return False
+        self.current = scope
+        return True
+
+    @property
+    def in_tree(self) -> bool:
+        """True when the scope is an orchestration's tree."""
+        return isinstance(self.current, TaskTree)
+
+    def whole(self) -> str:
+        """The scope, for a reason: ``"the run"`` or ``"the orchestration"``."""
+        return "the orchestration" if self.in_tree else "the run"
+
+
+def tool_use_chars(data) -> int:
+    """The characters a ``tool_use`` block's name and input took to generate (JSON, as the model wrote it)."""
+    data = data or {}
+    return len(str(data.get("name", ""))) + len(
+        json.dumps(data.get("input"), ensure_ascii=False, default=str)
+    )
+
+
 class OutputMeter:
     """Output tokens per task: the exact count of the last ``usage`` event, plus an estimate
-    (``CHARS_PER_TOKEN``) of the text and thinking streamed since.
+    (``CHARS_PER_TOKEN``) of the text, thinking and tool calls streamed since.
 
     Streams report output tokens late (Messages: at the end; agents: per
     turn), so between reports the estimate fills in; each report replaces it.
+    A report is taken as the task's whole count so far (``task.usage``: in a
+    tool loop, every round's), not the one request's that the event holds.
     """
 
     __slots__ = ("chars_per_token", "_usage", "_chars")
@@ -111,8 +151,11 @@ class OutputMeter:
         if kind == TEXT or kind == THINKING:
             self._chars[task] = self._chars.get(task, 0) + len(event.text)
             return True
+        if kind == TOOL_USE:  # the call's input is generated output too, billed before its report arrives
+            self._chars[task] = self._chars.get(task, 0) + tool_use_chars(event.data)
+            return True
         if kind == USAGE:
-            self._usage[task] = event.data
+            self._usage[task] = getattr(task, "usage", None) or event.data
             self._chars[task] = 0
             return True
         return False
@@ -168,4 +211,3 @@ class RunningTotal:
         """Back to zero (a new run)."""
         self.total = 0.0
         self._shares.clear()
-

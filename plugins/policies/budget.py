@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from mac_core import Interrupt, hookimpl
-from mac_core.events import TEXT, THINKING, TOOL_USE
+from mac_core.events import TEXT, THINKING, TOOL_RESULT, TOOL_USE, USAGE
 from mac_core.pricing import price_for
-from mac_core.task_tree import TaskTree, counting_scope
 
 from .base import (
     CHARS_PER_TOKEN,
+    Following,
     OutputMeter,
     RunningTotal,
     check_positive,
@@ -35,7 +35,10 @@ class _Budget:
     first text, thinking or tool-use event at which it is reached, counting
     text not yet reported as estimated (see :class:`~.base.OutputMeter`).
     Usage reports only correct the count: an answer whose final report
-    reaches the limit completes, and the run stops as that task ends.
+    reaches the limit completes, and the run stops as that task ends. A
+    report that reaches it after the model asked for tools stops at once, so
+    the tools (an orchestration's next wave) do not run and no request is
+    sent over the budget.
 
     In an orchestration (``Coordinator.orchestrate``) "the run" is the whole
     tree: the lead's run and every wave's count together, and reaching the
@@ -49,7 +52,8 @@ class _Budget:
         self.scope = check_scope(scope)
         self._meter = OutputMeter(chars_per_token)
         self._total = RunningTotal()
-        self._run = None  # what the count is over: the run, or the orchestration's tree of runs
+        self._following = Following()  # what the count is over: the run, or the orchestration's tree
+        self._calling: set = set()  # tasks whose latest output is a tool call: more requests will follow
 
     def measure(self, task, reported_cost: float | None = None) -> float:
         """The quantity ``task`` has used so far (``reported_cost``: the far side's figure, when it gave one)."""
@@ -58,10 +62,6 @@ class _Budget:
     def describe(self, amount: float) -> str:
         """``amount`` for a reason."""
         raise NotImplementedError
-
-    def _whole(self) -> str:
-        """What a run-scoped budget is over, for a reason: the run, or an orchestration's tree of runs."""
-        return "the orchestration" if isinstance(self._run, TaskTree) else "the run"
 
     def _reason(self, who: str, amount: float, estimated: bool) -> str:
         about = "about " if estimated else ""
@@ -72,18 +72,22 @@ class _Budget:
 
     @hookimpl
     def mac_run_started(self, run):
-        scope = counting_scope(run)
-        if scope is not self._run:  # a wave of the same orchestration keeps counting
+        if self._following.enter(run):  # a wave of the same orchestration keeps counting
             self._meter.clear()
             self._total.clear()
-            self._run = scope
+            self._calling.clear()
 
     @hookimpl
     def mac_should_interrupt(self, task, event):
         if self._meter.observe(task, event) and self.scope == "run":
             self._total.set(task, self.measure(task))
-        if event.type not in GENERATION:  # a usage report only settles the count
-            return None
+        kind = event.type
+        if kind == TOOL_USE:
+            self._calling.add(task)
+        elif kind in (TEXT, THINKING, TOOL_RESULT):
+            self._calling.discard(task)
+        if kind not in GENERATION and not (kind == USAGE and task in self._calling):
+            return None  # a usage report only settles the count, unless the tools it closes are still to run
         if self.scope == "task":
             used = self.measure(task)
             if used >= self.limit:
@@ -92,19 +96,21 @@ class _Budget:
                 )
         elif self._total.total >= self.limit:
             return Interrupt(
-                reason=self._reason(self._whole(), self._total.total, self._meter.any_estimated()),
+                reason=self._reason(self._following.whole(), self._total.total, self._meter.any_estimated()),
                 scope="run",
             )
         return None
 
     @hookimpl
     def mac_task_finished(self, task, result):
+        self._calling.discard(task)
         self._meter.settle(task, result.usage, complete=result.status == "completed")
         if self.scope == "run":
             total = self._total.set(task, self.measure(task, result.cost_usd))
             if total >= self.limit:
+                whole = self._following.whole()
                 stop_run_if_work_left(
-                    self._run, self._reason(self._whole(), total, self._meter.any_estimated())
+                    self._following.current, self._reason(whole, total, self._meter.any_estimated())
                 )
 
 
@@ -202,14 +208,12 @@ class MaxFailures:
     def __init__(self, n: int) -> None:
         self.n = int(check_positive(n, "n", integer=True))
         self._failed = 0
-        self._run = None
+        self._following = Following()
 
     @hookimpl
     def mac_run_started(self, run):
-        scope = counting_scope(run)
-        if scope is not self._run:
+        if self._following.enter(run):
             self._failed = 0
-            self._run = scope
 
     @hookimpl
     def mac_task_finished(self, task, result):
@@ -219,7 +223,7 @@ class MaxFailures:
         if self._failed >= self.n:
             tasks = "task" if self._failed == 1 else "tasks"
             stop_run_if_work_left(
-                self._run,
+                self._following.current,
                 f"{self._failed} {tasks} failed, reaching the limit of {self.n} "
                 f"(the last, {task.name}: {shorten(result.error or 'unknown error', 120)})",
             )

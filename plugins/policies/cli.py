@@ -57,19 +57,46 @@ def run_control_options(command: F) -> F:
     underscores); pass them on to :func:`plugins_from_options`.
     """
     options = (
-        click.option("--stop-on", metavar="REGEX", callback=_regex,
-                     help="Stop the run when any agent writes text matching REGEX (e.g. CRITICAL)."),
-        click.option("--budget-tokens", metavar="N", type=click.IntRange(min=1),
-                     help="Stop the run once its tasks have generated N output tokens in all."),
-        click.option("--budget-usd", metavar="X", type=click.FloatRange(min=0, min_open=True), callback=_finite,
-                     help="Stop the run once its tokens cost X US dollars (list prices, no batch discount)."),
-        click.option("--deadline", metavar="S", type=click.FloatRange(min=0, min_open=True), callback=_finite,
-                     help="Stop the run S seconds after it started."),
-        click.option("--events", metavar="FILE", callback=_events_file,
-                     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-                     help="Append every event of the run to FILE as JSON lines (replay with: mac replay FILE)."),
-        click.option("--reporter", type=click.Choice(REPORTERS), default="auto", show_default=True,
-                     help="Progress on stderr: rich (live table), plain (prefixed lines), none; auto = rich on a terminal."),
+        click.option(
+            "--stop-on",
+            metavar="REGEX",
+            callback=_regex,
+            help="Stop the run when any agent writes text matching REGEX (e.g. CRITICAL).",
+        ),
+        click.option(
+            "--budget-tokens",
+            metavar="N",
+            type=click.IntRange(min=1),
+            help="Stop the run once its tasks have generated N output tokens in all.",
+        ),
+        click.option(
+            "--budget-usd",
+            metavar="X",
+            type=click.FloatRange(min=0, min_open=True),
+            callback=_finite,
+            help="Stop the run once its tokens cost X US dollars (list prices, no batch discount).",
+        ),
+        click.option(
+            "--deadline",
+            metavar="S",
+            type=click.FloatRange(min=0, min_open=True),
+            callback=_finite,
+            help="Stop the run S seconds after it started.",
+        ),
+        click.option(
+            "--events",
+            metavar="FILE",
+            callback=_events_file,
+            type=click.Path(dir_okay=False, writable=True, path_type=Path),
+            help="Append every event of the run to FILE as JSON lines (replay with: mac replay FILE).",
+        ),
+        click.option(
+            "--reporter",
+            type=click.Choice(REPORTERS),
+            default="auto",
+            show_default=True,
+            help="Progress on stderr: rich (live table), plain (prefixed lines), none; auto = rich on a terminal.",
+        ),
     )
     for option in reversed(options):
         command = option(command)

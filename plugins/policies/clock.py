@@ -4,6 +4,12 @@ They act when nothing happens, so they cannot wait for an event: each starts
 one watcher coroutine with ``run.start_background`` that sleeps until the
 next moment something could be due, and stops tasks with ``task.interrupt``
 or the run with ``run.interrupt``. The engine cancels the watcher when the run ends.
+
+In an orchestration (``Coordinator.orchestrate``) they follow the whole tree:
+one watcher, started with the lead's run, sees every wave's tasks;
+``Deadline`` counts from the lead's start and stops the whole tree, and
+``Stall`` does not count an agent waiting on its workers as idle while they
+are running (a worker that goes quiet is the one reported).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import anyio
 
 from mac_core import hookimpl
 
-from .base import check_positive, check_scope
+from .base import Following, check_positive, check_scope
 
 log = logging.getLogger("mac_plugins.policies")
 
@@ -30,6 +36,8 @@ class Deadline:
     ``Deadline(60)`` stops the whole run 60 seconds after it started (tasks
     in flight are interrupted with their partial text, the rest cancelled);
     ``Deadline(60, scope="task")`` stops each task 60 seconds after it started.
+    In an orchestration, "the run" is the whole tree: the lead and every
+    worker are stopped 60 seconds after the lead started.
 
     :param seconds: the limit.
     :param scope: ``"run"`` (from the run's start) or ``"task"`` (from each task's start).
@@ -40,13 +48,14 @@ class Deadline:
         self.scope = check_scope(scope)
         self._started: dict = {}
         self._wake: anyio.Event | None = None
-        self._run = None
+        self._following = Following()
 
     @hookimpl
     def mac_run_started(self, run):
+        if not self._following.enter(run):  # a wave of the orchestration: the lead's watcher sees it
+            return
         self._started.clear()
         self._wake = anyio.Event()
-        self._run = run
         run.start_background(self._watch_run if self.scope == "run" else self._watch_tasks)
 
     @hookimpl
@@ -61,7 +70,8 @@ class Deadline:
 
     async def _watch_run(self) -> None:
         await anyio.sleep(self.seconds)
-        self._run.interrupt(f"the run passed its deadline of {_seconds(self.seconds)}")
+        whole = self._following.whole()
+        self._following.current.interrupt(f"{whole} passed its deadline of {_seconds(self.seconds)}")
 
     async def _watch_tasks(self) -> None:
         while True:
@@ -101,10 +111,15 @@ class Stall:
         self.stalled: list[str] = []  #: names of the tasks that stalled in the last run, in order
         self._last: dict = {}
         self._wake: anyio.Event | None = None
+        self._following = Following()
+        self._running: dict[str, object] = {}  # in an orchestration: running tasks by path ("lead/a")
 
     @hookimpl
     def mac_run_started(self, run):
+        if not self._following.enter(run):  # a wave of the orchestration: the lead's watcher sees it
+            return
         self._last.clear()
+        self._running.clear()
         self.stalled = []
         self._wake = anyio.Event()
         run.start_background(self._watch)
@@ -113,6 +128,8 @@ class Stall:
     def mac_task_started(self, task):
         if self._wake is not None:
             self._last[task] = time.monotonic()
+            if self._following.in_tree:
+                self._running[task.name] = task
             self._wake.set()
 
     @hookimpl
@@ -126,6 +143,23 @@ class Stall:
     @hookimpl
     def mac_task_finished(self, task):
         self._last.pop(task, None)
+        if self._running.pop(task.name, None) is not None:  # its spawner hears back now: its clock restarts
+            now = time.monotonic()
+            for parent in self._ancestors(task.name):
+                if parent in self._last:
+                    self._last[parent] = now
+
+    def _ancestors(self, path: str) -> list:
+        parents = []
+        while "/" in path:
+            path = path.rpartition("/")[0]
+            if path in self._running:
+                parents.append(self._running[path])
+        return parents
+
+    def _waits_on_workers(self, task) -> bool:
+        prefix = task.name + "/"
+        return any(name.startswith(prefix) for name in self._running)
 
     async def _watch(self) -> None:
         while True:
@@ -137,6 +171,9 @@ class Stall:
             delay = last + self.seconds - time.monotonic()
             if delay > 0:
                 await anyio.sleep(delay)
+                continue
+            if self._waits_on_workers(task):  # not idle: its workers run (a quiet one is reported itself)
+                self._last[task] = time.monotonic()
                 continue
             del self._last[task]  # watched again from its next event
             self.stalled.append(task.name)

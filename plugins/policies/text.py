@@ -1,4 +1,10 @@
-"""Policies that read what agents write: :class:`StopOnPattern` and :class:`Quorum`."""
+"""Policies that read what agents write: :class:`StopOnPattern` and :class:`Quorum`.
+
+In an orchestration (``Coordinator.orchestrate``) they follow the whole tree:
+a wave starting does not reset them, so a run-scoped stop stops the lead and
+every worker, and a :class:`Quorum` counts matches over the lead and every
+worker of every wave.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import re
 from mac_core import Interrupt, hookimpl
 from mac_core.events import TEXT
 
-from .base import TextWindow, check_positive, check_scope, compile_pattern, shorten
+from .base import Following, TextWindow, check_positive, check_scope, compile_pattern, shorten
 
 log = logging.getLogger("mac_plugins.policies")
 
@@ -58,11 +64,13 @@ class StopOnPattern:
         self.events = _event_types(events)
         self._window = TextWindow(self.pattern, _window_for(self.pattern, literal, window))
         self._matched: set = set()
+        self._following = Following()
 
     @hookimpl
     def mac_run_started(self, run):
-        self._window.clear()
-        self._matched.clear()
+        if self._following.enter(run):  # a wave of the same orchestration keeps the other tasks' windows
+            self._window.clear()
+            self._matched.clear()
 
     @hookimpl
     def mac_should_interrupt(self, task, event):
@@ -91,7 +99,8 @@ class Quorum:
 
     ``Quorum(2, "VERDICT: vulnerable", literal=True)`` stops a fan-out of
     reviewers as soon as two of them have said so; each task counts once, the
-    moment the words stream in.
+    moment the words stream in. In an orchestration the tasks are the lead
+    and every worker of every wave.
 
     :param k: how many tasks must match.
     :param pattern, literal, ignore_case, window, events: as for :class:`StopOnPattern`.
@@ -113,13 +122,16 @@ class Quorum:
         self._window = TextWindow(self.pattern, _window_for(self.pattern, literal, window))
         self._matched: dict = {}
         self._of = 0
+        self._following = Following()
 
     @hookimpl
     def mac_run_started(self, run):
-        self._window.clear()
-        self._matched.clear()
-        self._of = len(run.tasks)
-        if self.k > self._of:
+        if self._following.enter(run):
+            self._window.clear()
+            self._matched.clear()
+            self._of = 0
+        self._of += len(run.tasks)  # an orchestration's tasks so far: each wave adds its own
+        if self.k > self._of and not self._following.in_tree:  # a tree's later waves may bring more
             log.warning("Quorum(%d) can never be reached by a run of %d tasks", self.k, self._of)
 
     @hookimpl
