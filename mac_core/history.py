@@ -27,6 +27,18 @@ def as_blocks(content: Any) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else copy.deepcopy(list(content))
 
 
+def check_encodable(text: str, where: str) -> str:
+    """``text`` if it can be sent (UTF-8), else ``ValueError`` naming the lone surrogate and where it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{where} holds {text[exc.start]!r} at character {exc.start}, a lone surrogate that cannot be "
+            "sent as UTF-8 (decode the text it came from with errors='replace')"
+        ) from None
+    return text
+
+
 def checked_history(history: Any) -> list[Message]:
     """A starting history: alternating user and assistant messages, from a user message to an answer."""
     if isinstance(history, (str, bytes, Mapping)) or not isinstance(history, Sequence):

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypedDict
 
+from .history import check_encodable
 from .interrupt import InterruptToken
 from .plugins import hookimpl
 from .prompts import build_tasks, check_max_tokens, check_model, check_positive_int
@@ -351,6 +352,7 @@ async def run_orchestration(
         raise TypeError(f"goal must be a string, not {type(goal).__name__}")
     if not goal.strip():
         raise ValueError("goal is empty")
+    check_encodable(goal, "goal")
     lead_model = check_model(model, "model") if model is not None else (coordinator.model or _default_model())
     worker_model = check_model(worker_model, "worker_model") if worker_model is not None else lead_model
     for value, name in ((max_workers, "max_workers"), (max_waves, "max_waves"), (max_depth, "max_depth")):

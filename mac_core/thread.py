@@ -38,6 +38,7 @@ from .history import (
     Message,
     TurnRecorder,
     block_count,
+    check_encodable,
     checked_history,
     settled,
     user_message,
@@ -83,7 +84,7 @@ def _checked_text(text: Any, where: str) -> str:
         raise TypeError(f"{where} must be a string, not {type(text).__name__}")
     if not text.strip():
         raise ValueError(f"{where} is empty")
-    return text
+    return check_encodable(text, where)
 
 
 def _checked_options(options: Mapping[str, Any], where: str) -> dict[str, Any]:

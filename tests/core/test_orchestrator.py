@@ -325,6 +325,7 @@ def test_an_interrupt_before_the_start_sends_nothing(mac_sim):
     ("kwargs", "error"),
     [
         ({"goal": "  "}, "goal is empty"),
+        ({"goal": "Review caf\udce9.py"}, "goal holds '\\\\udce9' at character 10, a lone surrogate"),
         ({"max_workers": 0}, "max_workers must be at least 1"),
         ({"max_waves": "3"}, "max_waves must be an integer"),
         ({"max_depth": 0}, "max_depth must be at least 1"),

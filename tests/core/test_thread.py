@@ -340,6 +340,9 @@ def test_bad_input_is_refused_before_any_request(mac_sim):
         (lambda: thread.fork([]), ValueError, "at least one prompt"),
         (lambda: thread.fork("one"), TypeError, "list of prompt strings"),
         (lambda: thread.fork(["ok", ""]), ValueError, r"prompts\[1\] is empty"),
+        # text that cannot be encoded (a lone surrogate, as a bad decode leaves) is named, not sent and failed
+        (lambda: thread.send("caf\udce9 au lait"), ValueError, r"text holds '\\udce9' at character 3"),
+        (lambda: thread.fork(["ok", "\ud800"]), ValueError, r"prompts\[1\] holds '\\ud800'"),
         (lambda: coordinator.thread(transport="fake"), ValueError, "sends a conversation"),
         (lambda: coordinator.thread(transport="nope"), ValueError, "unknown transport"),
         (lambda: coordinator.thread(keep_interrupted="maybe"), ValueError, "keep_interrupted"),
