@@ -8,7 +8,9 @@
 
 Each policy's reason is recorded in ``TaskResult.interrupt_reason`` and
 ``Run.interrupt_reason``. A policy object resets itself at the start of each
-run and follows one run at a time: give runs that overlap their own objects. As the installed ``policies`` plugin, this module
+run and follows one run at a time: give runs that overlap their own objects.
+An orchestration (``Coordinator.orchestrate``) counts as one run: its waves
+do not reset a policy, which counts over the lead and every worker. As the installed ``policies`` plugin, this module
 activates none of them (a policy that acted on every run unasked would be a
 surprise); it adds the ``mac policies`` command, which lists them.
 """
