@@ -243,6 +243,8 @@ class RichReporter:
         if self._runs_live <= 0 and self._live is not None:
             self._live.stop()  # draws the final state once more
             self._live = None
+            if not self._console.is_terminal:  # rich ends a file's one drawing without a newline
+                self._console.line()
 
     # --- rendering: on rich's refresh thread --------------------------------
 

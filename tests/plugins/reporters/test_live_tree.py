@@ -94,6 +94,7 @@ def test_an_orchestrations_workers_join_the_view_under_the_lead_and_it_is_drawn_
     assert final.count("└ security") == 1 and final.count("└ perf") == 1 and final.count(" lead ") == 1
     assert "3 done" in final
     assert final.index(" lead ") < final.index("└ security") < final.index("└ perf")  # all done: spawn order
+    assert final.endswith("s\n")  # the footer's own line: what a log writes next does not join it
 
 
 def test_a_sub_workers_row_is_indented_under_its_own_lead(mac_sim):
