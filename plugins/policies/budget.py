@@ -82,8 +82,8 @@ class _Budget:
         if self._meter.observe(task, event) and self.scope == "run":
             self._total.set(task, self.measure(task))
         kind = event.type
-        if kind == TOOL_USE:
-            self._calling.add(task)
+        if kind == TOOL_USE and (event.data or {}).get("name") in (task.tool_functions or ()):
+            self._calling.add(task)  # a call this loop runs: its tools, then another request, follow
         elif kind in (TEXT, THINKING, TOOL_RESULT):
             self._calling.discard(task)
         if kind not in GENERATION and not (kind == USAGE and task in self._calling):
