@@ -133,3 +133,11 @@ def test_a_budget_counts_every_round_of_the_lead_not_only_its_latest_request(mac
     stopped = Coordinator(plugins=[TokenBudget(limit)]).orchestrate(goal)
     assert stopped.status == "interrupted" and "output-token budget" in stopped.interrupt_reason
     assert 0 < len(stopped.text) < len(free.text)
+
+
+def test_a_report_over_the_budget_closing_a_call_to_a_raw_api_tool_lets_that_answer_complete(mac_sim):
+    lookup = {"name": "lookup", "description": "Look it up.", "input_schema": {"type": "object"}}
+    prompt = {"prompt": 'Find it. [[tool: lookup {"q": "x"}]]', "tools": [lookup]}
+    # no loop runs a raw tool: the answer is the call itself, and it is whole
+    (result,) = Coordinator(plugins=[TokenBudget(2, chars_per_token=1e9)]).run([prompt])
+    assert result.status == "completed" and result.tool_calls[0]["name"] == "lookup"
