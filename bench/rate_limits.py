@@ -33,14 +33,18 @@ MAX_TOKENS = 1024
 CLIENT_TIMEOUT = 900
 
 
-def run_ours(url: str, key: str, prompts: list[str], concurrency: int, scheduler: bool, redis_url: str | None) -> list:
+def run_ours(
+    url: str, key: str, prompts: list[str], concurrency: int, scheduler: bool, redis_url: str | None
+) -> list:
     """This project's Coordinator, scheduler on (optionally shared through Redis) or off."""
     from mac_core import Coordinator
 
-    coordinator = Coordinator(api_key=key, base_url=url, rate_limits=None if scheduler else False,
-                              redis_url=redis_url)
-    results = coordinator.run(prompts, transport="stream", model=MODEL, max_tokens=MAX_TOKENS,
-                              max_concurrency=concurrency)
+    coordinator = Coordinator(
+        api_key=key, base_url=url, rate_limits=None if scheduler else False, redis_url=redis_url
+    )
+    results = coordinator.run(
+        prompts, transport="stream", model=MODEL, max_tokens=MAX_TOKENS, max_concurrency=concurrency
+    )
     return [r.status == "completed" for r in results]
 
 
@@ -53,8 +57,9 @@ def run_sdk(url: str, key: str, prompts: list[str]) -> list:
 
         async def one(prompt: str) -> bool:
             try:
-                async with client.messages.stream(model=MODEL, max_tokens=MAX_TOKENS,
-                                                  messages=[{"role": "user", "content": prompt}]) as stream:
+                async with client.messages.stream(
+                    model=MODEL, max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": prompt}]
+                ) as stream:
                     await stream.get_final_message()
                 return True
             except anthropic.APIError:
@@ -89,21 +94,45 @@ def client_main(argv: list[str]) -> None:
     print(json.dumps({"completed": sum(done), "failed": len(done) - sum(done), "wall_s": wall}))
 
 
-def _clients(url: str, kind: str, prompts: int, processes: int, concurrency: int, redis_url: str | None) -> list[dict]:
+def _clients(
+    url: str, kind: str, prompts: int, processes: int, concurrency: int, redis_url: str | None
+) -> list[dict]:
     key = f"sk-ant-bench-{kind}-{time.monotonic_ns()}"  # a budget of its own per variant
-    command = [sys.executable, "-m", "bench.rate_limits", "--client", kind, "--url", url, "--key", key,
-               "--prompts", str(prompts // processes), "--concurrency", str(concurrency)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.rate_limits",
+        "--client",
+        kind,
+        "--url",
+        url,
+        "--key",
+        key,
+        "--prompts",
+        str(prompts // processes),
+        "--concurrency",
+        str(concurrency),
+    ]
     if redis_url:
         command += ["--redis-url", redis_url]
-    children = [subprocess.Popen([*command, "--name", str(i)], stdout=subprocess.PIPE, text=True)
-                for i in range(processes)]
-    return [json.loads(child.communicate(timeout=CLIENT_TIMEOUT)[0].strip().splitlines()[-1]) for child in children]
+    children = [
+        subprocess.Popen([*command, "--name", str(i)], stdout=subprocess.PIPE, text=True)
+        for i in range(processes)
+    ]
+    return [
+        json.loads(child.communicate(timeout=CLIENT_TIMEOUT)[0].strip().splitlines()[-1])
+        for child in children
+    ]
 
 
-def _variant(size: dict[str, Any], kind: str, processes: int = 1, redis_url: str | None = None) -> dict[str, Any]:
+def _variant(
+    size: dict[str, Any], kind: str, processes: int = 1, redis_url: str | None = None
+) -> dict[str, Any]:
     limits = {"rpm": size["rpm"], "otpm": size["otpm"]}
     with Simulator(tokens=size["tokens"], token_delay=size["token_delay"], **limits) as sim:
-        runs = _clients(sim.url, kind, size["prompts"], processes, size["concurrency"] // processes, redis_url)
+        runs = _clients(
+            sim.url, kind, size["prompts"], processes, size["concurrency"] // processes, redis_url
+        )
         refused, admitted = sim.stats.rate_limited, sum(sim.stats.admitted.values())
     wall = max(run["wall_s"] for run in runs)
     allowed = size["rpm"] + size["rpm"] * wall / 60
@@ -127,8 +156,23 @@ def _redis_server() -> tuple[subprocess.Popen, str, tempfile.TemporaryDirectory]
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     folder = tempfile.TemporaryDirectory(prefix="mac-bench-redis-")
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                "no", "--dir", folder.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            folder.name,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -152,8 +196,11 @@ def rate_limits(size: dict[str, Any]) -> dict[str, Any]:
             process.kill()
             process.wait()
             folder.cleanup()
-    return {**size, "clients": clients,
-            "targets": {"limit_fraction_min": 0.9, "failed_max": 0, "refused_pct_max": 2.0}}
+    return {
+        **size,
+        "clients": clients,
+        "targets": {"limit_fraction_min": 0.9, "failed_max": 0, "refused_pct_max": 2.0},
+    }
 
 
 if __name__ == "__main__":
