@@ -127,8 +127,8 @@ class AgentOptions:
             urls = (url,)
         else:
             raise ValueError(
-                "the agent-ws transport needs transport_options['url'], e.g. 'http://127.0.0.1:3000' "
-                "(or ['urls'], a list, for several servers)"
+                "the agent-ws transport needs the option url, one server (e.g. 'http://127.0.0.1:3000'), "
+                "or urls, a list of several"
             )
         for key in ("connect_timeout", "idle_timeout", "interrupt_timeout", "resume_timeout"):
             _check_seconds(key, getattr(self, key))

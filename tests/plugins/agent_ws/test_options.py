@@ -49,7 +49,7 @@ def test_plaintext_to_a_remote_host_is_allowed_when_the_caller_opts_in():
         ("http://127.0.0.1:99999", "invalid port"),
         ("http://user:secret-pw@127.0.0.1:3000", "must not carry credentials"),
         ("http://127.0.0.1:3000/?token=abc", "must not have a query"),
-        ("", "needs transport_options['url']"),
+        ("", "needs the option url, one server"),
     ],
 )
 def test_bad_urls_fail_fast_with_a_clear_message(url, message):

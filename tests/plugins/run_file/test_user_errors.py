@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -41,7 +42,7 @@ def test_agent_ws_without_a_url_is_one_line_naming_the_option_to_give(start_mac_
     mac = start_mac_cli()
     write_jobs(tmp_path / "in.jsonl", 2)
     done = mac.run("run", "in.jsonl", "-o", "out.jsonl", "--transport", "agent-ws")
-    assert_refused(done, "the agent-ws transport needs --transport-option url=VALUE")
+    assert_refused(done, "mac run: --transport-option: the agent-ws transport needs the option url, one server")
     assert not (tmp_path / "out.jsonl").exists()
 
 
@@ -50,7 +51,7 @@ def test_agent_ws_without_a_url_is_one_line_naming_the_option_to_give(start_mac_
     (["url=http://127.0.0.1:1", "interrupt_timeout=soon"], "'interrupt_timeout' must be a number, got 'soon'"),
     (["url=http://127.0.0.1:1", "reconnect_timeout=-1"], "transport_options['reconnect_timeout'] must be"),
     (["url=http://127.0.0.1:1", "allow_insecure=maybe"], "'allow_insecure' must be true or false, got 'maybe'"),
-    (["ur=http://127.0.0.1:1"], "unknown agent-ws transport option 'ur' (known: url, token,"),
+    (["ur=http://127.0.0.1:1"], "unknown agent-ws transport option 'ur' (known: url, urls, token,"),
     (["url"], "expected KEY=VALUE, got 'url'"),
     (["url=http://127.0.0.1:1", "url=http://127.0.0.1:2"], "'url' is given twice"),
 ])
@@ -129,9 +130,12 @@ def test_command_line_values_take_the_type_their_option_declares():
 
 
 def test_an_option_without_a_default_is_missing_only_when_no_name_is_misspelt():
-    from mac_plugins.agent_ws.options import AgentOptions
+    @dataclasses.dataclass(frozen=True)
+    class NeedsUrl:
+        url: str
+        token: str | None = None
 
-    assert missing_options(AgentOptions, {"token": "t"}) == ["url"]
-    assert missing_options(AgentOptions, {"urll": "http://x"}) == []  # the core names the misspelt one
+    assert missing_options(NeedsUrl, {"token": "t"}) == ["url"]
+    assert missing_options(NeedsUrl, {"urll": "http://x"}) == []  # the core names the misspelt one
     with pytest.raises(TransportOptionError, match="'flush_after' must be a number, got 'soon'"):
         parse_transport_options(["flush_after=soon"], BatchOptions)
