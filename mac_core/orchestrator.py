@@ -21,7 +21,9 @@ The lead's run and every wave's run form one :class:`TaskTree`:
   reporters see each task, named by its path (``lead``, ``lead/security``,
   ``lead/security/deps``);
 * a stop anywhere stops the whole tree: the caller's ``interrupt_token``, a
-  policy stopping one run (``scope="run"``), or :meth:`TaskTree.interrupt`;
+  policy stopping one run (``scope="run"``), a stop of the lead alone (a
+  task-scoped policy), or :meth:`TaskTree.interrupt`; a worker stopped alone
+  stops the workers it spawned, for its reason;
   the lead and every worker in flight end ``interrupted`` with their text so
   far, and the :class:`Orchestration` still holds every one of them;
 * a policy that counts per run counts per tree: while a run of the tree
@@ -37,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from typing_extensions import TypedDict
 
 from .history import check_encodable
@@ -149,12 +152,14 @@ class _TreeWatch:
         self.tree = tree
         self.workers = workers
         self._run_of: dict[Task, Run] = {}
+        self.agents: dict[str, Task] = {}  # every task of the tree by path, so a wave finds its spawner
 
     @hookimpl
     def mac_run_started(self, run):
         self.tree._runs.append(run)
         for task in run.tasks:
             self._run_of[task] = run
+            self.agents[task.name] = task
         if self.tree.stopping:  # started as the stop came: its token will stop it too, say why now
             run.interrupt(self.tree.interrupt_reason)
 
@@ -166,6 +171,10 @@ class _TreeWatch:
         run = self._run_of.pop(task, None)
         if run is not None and run.interrupt_reason is not None:  # a policy stopped this run: the tree stops
             self.tree.interrupt(run.interrupt_reason)
+        elif (
+            task.name == LEAD and result.interrupt_reason is not None
+        ):  # the lead alone was stopped: so is all
+            self.tree.interrupt(result.interrupt_reason)
 
     @hookimpl
     def mac_run_finished(self, run):
@@ -210,7 +219,8 @@ class _Orchestrator:
         self.tree = TaskTree()
         self.workers: dict[str, TaskResult | None] = {}
         self.waves: list[Wave] = []
-        self.plugins = [*plugins, _TreeWatch(self.tree, self.workers)]
+        self._watch = _TreeWatch(self.tree, self.workers)
+        self.plugins = [*plugins, self._watch]
 
     def spawn_tool(self, agent: str) -> Tool:
         """A ``spawn_agents`` tool for the agent at path ``agent``; it counts that agent's waves."""
@@ -279,18 +289,55 @@ class _Orchestrator:
         for key in keys:
             self.workers[key] = None  # reserved in spawn order; the tree's watch fills in each result
         self.waves.append(Wave(agent=agent, number=number, names=[task["name"] for task in tasks]))
-        results = await self.coordinator.arun(
-            prompts,
-            transport=self.transport,
-            max_concurrency=self.max_concurrency,
-            interrupt_token=self.tree.token,
-            model=self.worker_model,
-            max_tokens=self.max_tokens,
-            system=self.worker_system,
-            plugins=self.plugins,
-            **self.worker_options,
-        )
+        stop = InterruptToken()  # the tree's stop, or the spawning agent's own
+        unwatch = self.tree.token.watch(stop.interrupt)
+        results: list[TaskResult] = []
+        ended = anyio.Event()
+
+        async def run_wave() -> None:
+            with anyio.CancelScope(shield=True):  # a stop of the spawner reaches the wave as an interrupt
+                try:
+                    results.extend(
+                        await self.coordinator.arun(
+                            prompts,
+                            transport=self.transport,
+                            max_concurrency=self.max_concurrency,
+                            interrupt_token=stop,
+                            model=self.worker_model,
+                            max_tokens=self.max_tokens,
+                            system=self.worker_system,
+                            plugins=self.plugins,
+                            **self.worker_options,
+                        )
+                    )
+                finally:
+                    ended.set()
+
+        try:
+            if self.tree.stopping:  # stopped between the check above and now: the wave starts stopped
+                stop.interrupt(self.tree.interrupt_reason or "interrupted")
+            async with anyio.create_task_group() as group:
+                group.start_soon(run_wave)
+                try:
+                    await ended.wait()
+                except anyio.get_cancelled_exc_class():
+                    # the spawner was stopped (a task-scoped policy, or its caller): its workers stop for
+                    # that reason with their text kept, instead of "run cancelled"
+                    spawner = self.agent_task(agent)
+                    reason = (spawner.interrupt_reason if spawner is not None else None) or (
+                        self.tree.interrupt_reason or "interrupted"
+                    )
+                    stop.interrupt(reason)
+                    with anyio.CancelScope(shield=True):
+                        await ended.wait()
+                    raise
+        finally:
+            unwatch()
         return {task["name"]: _answer(result) for task, result in zip(tasks, results, strict=True)}
+
+    def agent_task(self, path: str) -> Task | None:
+        """The task of the agent at ``path`` (the lead, or a worker that spawns)."""
+        return self._watch.agents.get(path)
 
 
 def _answer(result: TaskResult) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mac_plugins.policies import CostBudget, MaxFailures, StopOnPattern, TokenBudget
+from mac_plugins.policies import CostBudget, Deadline, MaxFailures, StopOnPattern, TokenBudget
 
 from mac_core import Coordinator, InterruptToken, hookimpl
 from mac_core.orchestrator import LEAD_SYSTEM, Orchestration
@@ -365,3 +365,14 @@ def test_the_example_runs_offline(monkeypatch, capsys):
     runpy.run_path(str(EXAMPLE), run_name="__main__")
     out = capsys.readouterr().out
     assert "lead: completed" in out and "security" in out and "stopped" in out
+
+
+@pytest.mark.mac_sim(tokens=300, token_delay=0.02)
+def test_a_stop_of_the_lead_alone_stops_its_workers_for_the_same_reason_with_their_text(mac_sim):
+    # a task-scoped policy stops only the lead: its workers, whose answers nobody would read, stop with it
+    outcome = Coordinator(plugins=[Deadline(1.5, scope="task")]).orchestrate(worker_stream_goal("a", "b"))
+    reason = "lead ran past its deadline of 1.5 s"
+    assert outcome.status == "interrupted" and outcome.interrupt_reason == reason
+    for worker in outcome.workers.values():
+        assert (worker.status, worker.interrupt_reason) == ("interrupted", reason)  # not "run cancelled"
+        assert worker.text and worker.usage.output_tokens > 0
