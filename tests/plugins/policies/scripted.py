@@ -45,8 +45,10 @@ class ScriptedTransport(Transport):
                     await anyio.sleep(step)
                     continue
                 event = (
-                    step if isinstance(step, Event)
-                    else Event("usage", data=step) if isinstance(step, Usage)
+                    step
+                    if isinstance(step, Event)
+                    else Event("usage", data=step)
+                    if isinstance(step, Usage)
                     else Event("text", step)
                 )
                 if event.type == "usage":

@@ -53,7 +53,10 @@ def test_a_usage_report_over_budget_lets_its_answer_complete_and_stops_the_run_a
     r = by_name(results)
     assert r["a"].status == "completed"
     assert r["b"].status == "cancelled"
-    assert r["b"].interrupt_reason == "the run reached its output-token budget: 50 tokens used of 10 tokens allowed"
+    assert (
+        r["b"].interrupt_reason
+        == "the run reached its output-token budget: 50 tokens used of 10 tokens allowed"
+    )
 
 
 def test_task_scope_gives_each_task_its_own_budget():
@@ -63,14 +66,18 @@ def test_task_scope_gives_each_task_its_own_budget():
     )
     r = by_name(results)
     assert r["a"].status == "interrupted" and r["a"].text == CHUNK * 3
-    assert r["a"].interrupt_reason == "a reached its output-token budget: about 3 tokens used of 3 tokens allowed"
+    assert (
+        r["a"].interrupt_reason
+        == "a reached its output-token budget: about 3 tokens used of 3 tokens allowed"
+    )
     assert r["b"].status == r["c"].status == "completed"  # 7 tokens in all, but 2 each
 
 
 def test_thinking_counts_as_output():
     thought = Event("thinking", CHUNK)
-    results, _ = run_scripted({"a": [thought, thought, thought, "answer"]},
-                              plugins=[TokenBudget(3, chars_per_token=4)])
+    results, _ = run_scripted(
+        {"a": [thought, thought, thought, "answer"]}, plugins=[TokenBudget(3, chars_per_token=4)]
+    )
     assert results[0].status == "interrupted" and results[0].text == ""
 
 
@@ -80,29 +87,45 @@ def test_the_cost_budget_prices_input_and_estimated_output_on_the_tasks_model():
     results, _ = run_scripted({"a": script}, plugins=[CostBudget(0.0045)], model="claude-sonnet-4-6")
     # $0.003 input + $0.000015 × (1 + 10 n) output reaches $0.0045 at the 10th chunk.
     assert results[0].text == "x" * 350
-    assert results[0].interrupt_reason == "the run reached its cost budget: about $0.0045 used of $0.0045 allowed"
+    assert (
+        results[0].interrupt_reason
+        == "the run reached its cost budget: about $0.0045 used of $0.0045 allowed"
+    )
 
 
 def test_the_cost_budget_honours_the_batch_discount_and_the_model():
     script = [Usage(input_tokens=1000, output_tokens=1)] + ["x" * 35] * 20
-    halved, _ = run_scripted({"a": script}, plugins=[CostBudget(0.00225, batch=True)], model="claude-sonnet-4-6")
+    halved, _ = run_scripted(
+        {"a": script}, plugins=[CostBudget(0.00225, batch=True)], model="claude-sonnet-4-6"
+    )
     assert halved[0].text == "x" * 350
     cheaper, _ = run_scripted({"a": script}, plugins=[CostBudget(0.0045)], model="claude-haiku-4-5")
     assert cheaper[0].status == "completed"  # $1/$5: 20 chunks cost $0.002
 
 
 def test_the_cost_budget_counts_cache_reads_and_writes():
-    cached = Usage(input_tokens=10, output_tokens=1, cache_read_input_tokens=100_000)  # $0.03 of reads on Sonnet 4.6
-    written = Usage(input_tokens=10, output_tokens=1, cache_creation_input_tokens=100_000)  # $0.375 of writes (plus 10 input and 2 output tokens)
+    cached = Usage(
+        input_tokens=10, output_tokens=1, cache_read_input_tokens=100_000
+    )  # $0.03 of reads on Sonnet 4.6
+    written = Usage(
+        input_tokens=10, output_tokens=1, cache_creation_input_tokens=100_000
+    )  # $0.375 of writes (plus 10 input and 2 output tokens)
     reads, _ = run_scripted({"a": [cached, "x"]}, plugins=[CostBudget(0.05)], model="claude-sonnet-4-6")
     writes, _ = run_scripted({"a": [written, "x"]}, plugins=[CostBudget(0.05)], model="claude-sonnet-4-6")
     assert reads[0].status == "completed"
-    assert writes[0].status == "interrupted" and writes[0].interrupt_reason.endswith("$0.3751 used of $0.0500 allowed")
+    assert writes[0].status == "interrupted" and writes[0].interrupt_reason.endswith(
+        "$0.3751 used of $0.0500 allowed"
+    )
 
 
 def test_max_failures_stops_the_run_at_the_nth_failure():
     results, _ = run_scripted(
-        {"a": [0.01, failure()], "b": ["working", HANG], "c": [failure("HTTP 529 overloaded_error")], "d": ["x"]},
+        {
+            "a": [0.01, failure()],
+            "b": ["working", HANG],
+            "c": [failure("HTTP 529 overloaded_error")],
+            "d": ["x"],
+        },
         plugins=[MaxFailures(2)],
         max_concurrency=2,
     )
@@ -114,7 +137,9 @@ def test_max_failures_stops_the_run_at_the_nth_failure():
 
 
 def test_max_failures_ignores_stopped_tasks_and_a_run_under_the_limit():
-    results, _ = run_scripted({"a": [failure()], "b": ["ok"], "c": ["ok"]}, plugins=[MaxFailures(2)], max_concurrency=1)
+    results, _ = run_scripted(
+        {"a": [failure()], "b": ["ok"], "c": ["ok"]}, plugins=[MaxFailures(2)], max_concurrency=1
+    )
     assert [r.status for r in results] == ["failed", "completed", "completed"]
 
 

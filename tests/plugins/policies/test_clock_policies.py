@@ -76,8 +76,15 @@ def test_the_wait_for_the_first_event_counts_as_a_stall():
     assert results[0].interrupt_reason == "mute stalled: no event for 0.1 s"
 
 
-@pytest.mark.parametrize("make", [lambda: Deadline(0), lambda: Deadline(float("inf")), lambda: Stall(-1),
-                                  lambda: Deadline(1, scope="forever")])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Deadline(0),
+        lambda: Deadline(float("inf")),
+        lambda: Stall(-1),
+        lambda: Deadline(1, scope="forever"),
+    ],
+)
 def test_bad_durations_are_refused_up_front(make):
     with pytest.raises(ValueError):
         make()

@@ -23,7 +23,9 @@ def test_each_kind_of_token_has_its_own_price():
 
 def test_the_batch_api_halves_everything():
     usage = Usage(123_456, 7_890, 50_000, 2_000)
-    assert cost_usd("claude-opus-4-6", usage, batch=True) == pytest.approx(cost_usd("claude-opus-4-6", usage) / 2)
+    assert cost_usd("claude-opus-4-6", usage, batch=True) == pytest.approx(
+        cost_usd("claude-opus-4-6", usage) / 2
+    )
 
 
 @pytest.mark.parametrize(

@@ -54,15 +54,31 @@ def test_the_options_stop_the_run_report_it_and_log_it(tmp_path):
     result = invoke("--stop-on", "CRIT[A-Z]+", "--reporter", "plain", "--events", str(events))
     assert result.exit_code == 0, result.output
     assert "[security] CRITICAL: eval" in result.output  # the plain reporter writes on stderr, mixed in here
-    assert "-- run stopped: security wrote 'CRITICAL', which matches the stop pattern 'CRIT[A-Z]+'" in result.output
+    assert (
+        "-- run stopped: security wrote 'CRITICAL', which matches the stop pattern 'CRIT[A-Z]+'"
+        in result.output
+    )
     kinds = [json.loads(line)["kind"] for line in events.read_text().splitlines()]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
 
 
 def test_each_option_becomes_its_plugin_and_none_adds_nothing():
-    plugins = plugins_from_options(stop_on="CRITICAL", budget_tokens=100, budget_usd=2.5, deadline=30,
-                                   events="events.jsonl", reporter="plain")
-    assert [type(p) for p in plugins] == [StopOnPattern, TokenBudget, CostBudget, Deadline, PlainReporter, JsonlEventLog]
+    plugins = plugins_from_options(
+        stop_on="CRITICAL",
+        budget_tokens=100,
+        budget_usd=2.5,
+        deadline=30,
+        events="events.jsonl",
+        reporter="plain",
+    )
+    assert [type(p) for p in plugins] == [
+        StopOnPattern,
+        TokenBudget,
+        CostBudget,
+        Deadline,
+        PlainReporter,
+        JsonlEventLog,
+    ]
     assert [plugins[1].limit, plugins[2].limit, plugins[3].seconds] == [100, 2.5, 30]
     assert all(p.scope == "run" for p in plugins[:4])
     assert plugins_from_options(reporter="none") == []
@@ -73,6 +89,16 @@ def test_mac_policies_lists_the_policies_and_their_options():
     policies_commands(cli=cli)
     result = CliRunner().invoke(cli, ["policies"])
     assert result.exit_code == 0
-    for expected in ("StopOnPattern", "[--stop-on REGEX]", "TokenBudget", "[--budget-tokens N]", "CostBudget",
-                     "Deadline", "MaxFailures", "Quorum", "Stall", "docs/writing-a-policy.md"):
+    for expected in (
+        "StopOnPattern",
+        "[--stop-on REGEX]",
+        "TokenBudget",
+        "[--budget-tokens N]",
+        "CostBudget",
+        "Deadline",
+        "MaxFailures",
+        "Quorum",
+        "Stall",
+        "docs/writing-a-policy.md",
+    ):
         assert expected in result.output

@@ -48,7 +48,9 @@ def test_task_scope_stops_only_the_task_that_wrote_it():
 
 
 def test_a_keyword_split_across_chunks_is_found_at_the_chunk_that_completes_it():
-    results, _ = run_scripted({"a": ["all good, CRI", "TICAL issue", " tail"]}, plugins=[StopOnPattern("CRITICAL")])
+    results, _ = run_scripted(
+        {"a": ["all good, CRI", "TICAL issue", " tail"]}, plugins=[StopOnPattern("CRITICAL")]
+    )
     assert results[0].status == "interrupted"
     assert results[0].text == "all good, CRITICAL issue"
 
@@ -56,22 +58,31 @@ def test_a_keyword_split_across_chunks_is_found_at_the_chunk_that_completes_it()
 def test_literal_keywords_ignore_regex_syntax_and_case_can_be_ignored():
     results, _ = run_scripted(
         {"a": ["costs $5.00 now", "x"], "b": ["costs $5a00", "y"], "c": ["a Critical bug", "z"]},
-        plugins=[StopOnPattern("$5.00", literal=True, scope="task"),
-                 StopOnPattern("critical", ignore_case=True, scope="task")],
+        plugins=[
+            StopOnPattern("$5.00", literal=True, scope="task"),
+            StopOnPattern("critical", ignore_case=True, scope="task"),
+        ],
     )
     assert [r.status for r in results] == ["interrupted", "completed", "interrupted"]
 
 
 def test_a_regex_with_alternatives_names_what_matched():
-    results, _ = run_scripted({"a": ["found a SEVERE leak", "x"]}, plugins=[StopOnPattern(r"CRITICAL|SEVERE \w+")])
-    assert results[0].interrupt_reason == "a wrote 'SEVERE leak', which matches the stop pattern 'CRITICAL|SEVERE \\\\w+'"
+    results, _ = run_scripted(
+        {"a": ["found a SEVERE leak", "x"]}, plugins=[StopOnPattern(r"CRITICAL|SEVERE \w+")]
+    )
+    assert (
+        results[0].interrupt_reason
+        == "a wrote 'SEVERE leak', which matches the stop pattern 'CRITICAL|SEVERE \\\\w+'"
+    )
 
 
 def test_only_the_chosen_event_types_are_searched():
     thinking = Event("thinking", "this looks CRITICAL")
     results, _ = run_scripted({"a": [thinking, "answer"]}, plugins=[StopOnPattern("CRITICAL")])
     assert results[0].status == "completed"
-    results, _ = run_scripted({"a": [thinking, "answer"]}, plugins=[StopOnPattern("CRITICAL", events=("thinking",))])
+    results, _ = run_scripted(
+        {"a": [thinking, "answer"]}, plugins=[StopOnPattern("CRITICAL", events=("thinking",))]
+    )
     assert results[0].status == "interrupted" and results[0].text == ""
 
 
