@@ -94,6 +94,12 @@ def mac_run_started(run):
         ``run.transport`` (name), ``run.usage`` (running totals).
 
     Use it to reset per-run state (a budget counter, a progress display).
+    In an orchestration (``Coordinator.orchestrate``) the lead and each wave
+    of workers are runs of their own, started while
+    :func:`mac_core.task_tree.task_tree` returns their tree; a policy that
+    counts over what the user started resets only when
+    :func:`mac_core.task_tree.counting_scope` of the run changes, as the
+    built-in ones do.
     """
 
 
@@ -181,7 +187,8 @@ def mac_should_interrupt(task, event, run):
         or ``Interrupt(reason="...", scope="run" | "task")``. Stopping a task
         cancels its request in flight (its text so far is kept, status
         ``interrupted``); stopping the run does that to every running task and
-        starts no new one (those become ``cancelled``).
+        starts no new one (those become ``cancelled``); in an orchestration,
+        stopping any of its runs stops the lead and every worker.
 
     Every policy is asked about every event delivered (this is not a
     ``firstresult`` hook: a counting policy never misses an event because
