@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .runner import MODES
+
 START = "<!-- bench:results:start (written by python -m bench; edits inside are lost) -->"
 END = "<!-- bench:results:end -->"
 OURS_AIOHTTP = 'mac `stream`, `http_client="aiohttp"`'
@@ -117,7 +119,56 @@ def tables(results: dict[str, Any]) -> str:
                    f"{d['added_per_message_s'] * 1000:.1f} (ratio {d['ratio']:.2f})")]
     lines += _cache_priming(results["cache_priming"]) + _policy_text_cost(results["policy_text_cost"])
     lines += _startup(results["startup"])
+    if "rate_limits" in results:
+        lines += _rate_limits(results["rate_limits"])
+    if "ray_scale" in results:
+        lines += _ray_scale(results["ray_scale"], results["mode"])
     return "\n".join(lines)
+
+
+def _rate_limits(rl: dict[str, Any]) -> list[str]:
+    names = {"ours": "mac, rate-limit scheduler on (default)", "off": "mac, `rate_limits=False` (the SDK's retries)",
+             "sdk": "AsyncAnthropic + `asyncio.gather`, default retries",
+             "ours_4_processes_redis": "mac, 4 processes sharing one budget through Redis"}
+    targets = rl["targets"]
+    lines = ["", f"**9. Rate limits** ({rl['prompts']:,} prompts against a simulator limited to {rl['rpm']:,} "
+             f"requests and {rl['otpm']:,} output tokens a minute; concurrency {rl['concurrency']} for mac, every "
+             "prompt at once for `gather`; limit achieved = requests admitted ÷ (one full bucket + its refill over "
+             "the wall time))", "",
+             _row("client", "limit achieved", "tasks failed", "requests refused (429)", "wall s"),
+             _row("---", "---:", "---:", "---:", "---:")]
+    for kind, c in rl["clients"].items():
+        lines.append(_row(names.get(kind, kind), f"{100 * c['limit_fraction']:.1f} %", c["failed"],
+                          f"{c['refused_pct']:.2f} % ({c['refused']:,} of {c['requests']:,})", f"{c['wall_s']:.1f}"))
+    lines += ["", f"Goal: ≥ {100 * targets['limit_fraction_min']:.0f} % of the limit, {targets['failed_max']} failed, "
+              f"≤ {targets['refused_pct_max']:.0f} % refused."]
+    return lines
+
+
+def _ray_scale(rs: dict[str, Any], mode: str) -> list[str]:
+    streams, agents, it = rs["streams"], rs["delegations"], rs["interrupt"]
+    size = MODES[mode]["ray_scale"]  # the section's results reuse the names of its stream and delegation counts
+    lines = ["", f"**10. Ray** (a local cluster on this machine against the in-process transports; "
+             f"{size['streams']} streams of {rs['tokens']} tokens at {rs['token_delay']} s, median of {rs['repeats']}; "
+             f"{size['delegations']} scripted delegations with the real Agent SDK, concurrency "
+             f"{rs['delegation_concurrency']}; cluster and pool start {rs['cluster_start_s']:.1f} s, not counted)", "",
+             _row("measure", "in-process", "ray", "ray ÷ in-process"), _row("---", "---:", "---:", "---:"),
+             _row("paced streams, wall s", f"{streams['stream']['wall_s']:.2f}", f"{streams['ray']['wall_s']:.2f}",
+                  f"{rs['stream_wall_ratio_ray_to_in_process']:.2f}"),
+             _row("driver CPU µs / event", f"{streams['stream']['driver_us_per_event']:.0f}",
+                  f"{streams['ray']['driver_us_per_event']:.0f}",
+                  f"{rs['driver_cpu_per_event_ratio_ray_to_in_process']:.2f}"),
+             _row("delegations, wall s", f"{agents['in_process']['wall_s']:.2f}", f"{agents['ray']['wall_s']:.2f}",
+                  f"{rs['delegation_wall_ratio_ray_to_in_process']:.2f}")]
+    if "driver_cpu_s" in agents["ray"]:
+        lines.append(_row("delegations, driver CPU s", f"{agents['in_process']['driver_cpu_s']:.2f}",
+                          f"{agents['ray']['driver_cpu_s']:.2f}",
+                          f"{agents['ray']['driver_cpu_s'] / max(agents['in_process']['driver_cpu_s'], 1e-9):.2f}"))
+    t, c = it["terminal"], it["closed"]
+    lines += ["", f"Interrupt at {rs['interrupt_streams']} streams on Ray ({t['n']} runs): every task terminal in "
+              f"p50 {t['p50_ms']:.0f} ms (max {t['max_ms']:.0f}), every remote stream closed in p50 {c['p50_ms']:.0f} ms "
+              f"(max {c['max_ms']:.0f}); target ≤ {rs['targets']['interrupt_closed_ms_at_100_max']} ms."]
+    return lines
 
 
 def _cache_priming(cp: dict[str, Any]) -> list[str]:

@@ -22,7 +22,7 @@ def test_the_harness_writes_every_section_and_the_docs_region(tmp_path):
 
     results = json.loads(out.read_text())
     assert {"machine", "streaming_cost", "fan_out", "scale", "interrupt", "delegation", "cache_priming",
-            "policy_text_cost", "startup"} <= set(results)
+            "policy_text_cost", "startup", "rate_limits", "ray_scale"} <= set(results)
     assert set(results["streaming_cost"]["clients"]) == {
         "floor", "ours", "sdk_raw", "sdk_stream", "floor_aiohttp", "ours_aiohttp", "sdk_raw_aiohttp"}
     assert all(c["us_per_event"] > 0 for c in results["streaming_cost"]["clients"].values())
@@ -48,7 +48,14 @@ def test_the_harness_writes_every_section_and_the_docs_region(tmp_path):
                                         "first_invoke_claude", "bare_sdk_create"}
     assert started["bytecode_cache"] and started["ratio_first_invoke_to_bare_sdk"] > 0
 
+    limited = results["rate_limits"]["clients"]
+    assert {"ours", "off", "sdk", "ours_4_processes_redis"} <= set(limited)
+    assert all(c["completed"] + c["failed"] == results["rate_limits"]["prompts"] for c in limited.values())
+    ray = results["ray_scale"]
+    assert ray["streams"]["ray"]["events"] > 0 and ray["interrupt"]["statuses"]
+
     text = docs.read_text()
     assert "Hand-written prose stays." in text
     assert "Streaming cost" in text and "Interrupt latency" in text and "Delegation" in text
     assert "Cache priming" in text and "Policy text cost" in text and "Start-up" in text
+    assert "Rate limits" in text and "Ray" in text
