@@ -60,8 +60,8 @@ def plugins_command(as_json: bool) -> None:
         provides = "; ".join(row["provides"]) or "hooks: " + ", ".join(row["hooks"])
         dist = f"  [{row['distribution']}]" if row["distribution"] else ""
         click.echo(f"{row['name']:<{width}}  {provides}{dist}")
-        if row["summary"]:
-            click.echo(f"{'':<{width}}  {row['summary']}")
+        if row["summary"]:  # a docstring's reST ``literal`` reads as `literal` in a terminal
+            click.echo(f"{'':<{width}}  {row['summary'].replace('``', '`')}")
 
 
 class LazyCommand(click.Command):

@@ -18,8 +18,17 @@ def test_mac_plugins_lists_every_built_in_and_what_it_provides():
     assert "transports: stream" in rows["stream"]["provides"]
     assert "transports: messages" in rows["messages"]["provides"]
     assert "transports: agent-ws" in rows["agent_ws"]["provides"]
-    assert {"simulator", "agent_server", "policies", "reporters", "run_file", "demo"} <= set(rows)
+    assert {"simulator", "agent_server", "policies", "reporters", "run_file", "demo", "batch", "ray"} <= set(rows)
+    assert "transports: ray" in rows["ray"]["provides"]
     assert all(row["distribution"] == "multi-agent-coordination" for row in rows.values())
+
+
+def test_mac_plugins_table_reads_as_plain_text():
+    done = mac("plugins")
+    assert done.returncode == 0 and done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("ray ") and "transports: ray" in line for line in lines)
+    assert "The `stream` transport" in done.stdout and "``" not in done.stdout
 
 
 def test_usage_errors_exit_2_on_stderr():
