@@ -29,6 +29,7 @@ API_ERROR_TYPES = (
 CLIENT_ERROR_TYPES = (
     "timeout",  # no response (or no event, streaming) within the timeout
     "connection_error",  # the connection failed or dropped
+    "worker_lost",  # the process running the task (a Ray worker) died or became unreachable
     "incomplete_stream",  # the stream ended before ``message_stop``
     "malformed_event",  # a streamed event was not JSON
     "malformed_response",  # a response body was not a Message

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import ipaddress
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +58,8 @@ def connect(options: RayOptions) -> bool:
     Blocking (starting a local cluster takes seconds): call :func:`connect_lasting`.
     A process already connected (``ray.init`` called by the caller) is used
     as it is. A local cluster gets ``num_cpus`` (default: this machine's), no
-    dashboard, a small object store, and lives until the process exits.
+    dashboard, a small object store, Ray's token authentication, listens on loopback
+    only (:func:`loopback_node`), and lives until the process exits.
     """
     ray = import_ray()
     if ray.is_initialized():
@@ -71,12 +74,48 @@ def connect(options: RayOptions) -> bool:
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
         )
     try:
-        ray.init(**settings)
+        with loopback_node(ray) if address == "local" or on_loopback(address) else contextlib.nullcontext():
+            ray.init(**settings)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise TransportError(
             f"could not reach the Ray cluster at {address!r}: {exc}", error_type="connection_error"
         ) from None
     return True
+
+
+def on_loopback(address: str) -> bool:
+    """Whether a cluster ``address`` ("host:port", "ray://host:port") names this machine's loopback."""
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextlib.contextmanager
+def loopback_node(ray: Any):
+    """Within this block a new local node takes 127.0.0.1 as its address, so every Ray server binds loopback only.
+
+    Ray's servers (GCS, raylet, workers, agents) bind the node's address. On
+    Linux ``ray.init()`` picks the machine's routable address, and maps an
+    explicit ``_node_ip_address="127.0.0.1"`` back to it; only its "clusters
+    are off" setting (the macOS and Windows default) keeps loopback. A local
+    cluster is one machine's, so it is off here for the start (ADR 0027); a
+    driver joining it (``address="127.0.0.1:port"``) needs the same, or it
+    waits for a node on the routable address that never comes.
+    """
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is None or not hasattr(constants, "ENABLE_RAY_CLUSTER"):  # a Ray without the setting
+        yield
+        return
+    before = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before
 
 
 def pool_identity(options: RayOptions, settings: dict[str, Any], key: SealedKey | None) -> tuple:
@@ -111,7 +150,7 @@ class WorkerPool:
             for _ in range(count)
         ]
         self.running = [0] * count
-        self._stops: dict[int, list[tuple[str, Any]]] = {}
+        self._stops: dict[int, list[str]] = {}  # actor index -> keys of the tasks to stop there
 
     async def wait_ready(self, timeout: float) -> list[dict[str, Any]]:
         """Each actor's process id and host, once all are up; :class:`TransportError` after ``timeout`` s."""
@@ -131,20 +170,20 @@ class WorkerPool:
         running = self.running
         return running.index(min(running))
 
-    def stop_later(self, index: int, key: str, generator: Any) -> None:
-        """Stop task ``key`` on actor ``index``: gathered per loop iteration, then one ``stop`` call per actor
-        (the work is cancelled at once), then ``ray.cancel`` of each generator (Ray's own bookkeeping)."""
+    def stop_later(self, index: int, key: str) -> None:
+        """Stop task ``key`` on actor ``index``; the stops of one loop iteration go as one ``stop`` call per actor.
+
+        No ``ray.cancel`` per task: 100 of them held the driver's loop for 25 ms
+        and reached the actors after the stops (ADR 0027).
+        """
         if not self._stops:
             asyncio.get_running_loop().call_soon(self._send_stops)
-        self._stops.setdefault(index, []).append((key, generator))
+        self._stops.setdefault(index, []).append(key)
 
     def _send_stops(self) -> None:
         stops, self._stops = self._stops, {}
-        for index, tasks in stops.items():
-            self.actors[index].stop.remote([key for key, _ in tasks])
-        for tasks in stops.values():
-            for _, generator in tasks:
-                self.ray.cancel(generator)
+        for index, keys in stops.items():
+            self.actors[index].stop.remote(keys)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Close every actor's clients (for up to ``timeout`` s), then end the actors."""

@@ -16,12 +16,12 @@ Guarantees (tests in ``tests/plugins/ray/``; the choices in ADR 0027):
   The first event of every task is an ``info`` naming the worker's process
   and host.
 * **Interrupt.** The stops of one loop iteration go to each worker in one
-  ``stop`` call, which cancels the tasks' coroutines there (closing the stream
-  or interrupting the agent); then each task's generator is cancelled
-  (``ray.cancel``, which also covers a task not yet begun). The driver waits
-  for neither: the task ends ``interrupted`` at once.
-* **A dead worker** fails the tasks it was running, with an error naming the
-  worker's process and host; they are not retried (their events already
+  ``stop`` call carrying all their task keys, which cancels the tasks'
+  coroutines there at once (closing the stream or interrupting the agent; a
+  task not yet begun there never starts). The driver does not wait for it:
+  the task ends ``interrupted`` at once.
+* **A dead worker** fails the tasks it was running (``error_type``
+  ``worker_lost``), with an error naming the worker's process and host; they are not retried (their events already
   reached the policies; ``mac run`` re-runs failed tasks when resumed). The
   actor is restarted for later tasks (up to 3 times).
 * **Secrets.** The API key reaches each worker once, sealed, in its
@@ -104,12 +104,11 @@ class RayTransport(Transport):
                     outcome = kind, payload
         except self.ray.exceptions.RayError as exc:
             raise self._lost(index, exc) from None
+        except BaseException:  # interrupted (or a hook failed): stop the remote work, do not wait for it
+            pool.stop_later(index, key)
+            raise
         finally:
             pool.running[index] -= 1
-            if (
-                outcome is None
-            ):  # interrupted, or the worker was lost: stop the remote work, do not wait for it
-                pool.stop_later(index, key, generator)
         if outcome is None:
             raise TransportError(f"the Ray worker {self._worker(index)} ended the task without an outcome")
         kind, payload = outcome
@@ -126,5 +125,5 @@ class RayTransport(Transport):
         return TransportError(
             f"the Ray worker running this task ({self._worker(index)}) died or became unreachable: "
             f"{type(exc).__name__}: {first_line[:200]}",
-            error_type="connection_error",
+            error_type="worker_lost",
         )

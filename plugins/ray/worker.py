@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,9 @@ EVENTS, DONE, FAILED = "events", "done", "failed"
 
 #: The Task fields a task travels to its worker with (callbacks and live state stay on the driver).
 TASK_FIELDS = ("index", "prompt", "model", "max_tokens", "name", "id", "system", "temperature", "options")
+
+#: Seconds a stop that overtook its task's call is remembered (the call arrives within milliseconds, or never).
+EARLY_STOP_KEEP_S = 600.0
 
 #: The ClientSettings fields sent to workers; the key travels apart, sealed (:class:`SealedKey`).
 SETTINGS_FIELDS = (
@@ -123,7 +127,7 @@ class TaskWorker:
         self.batch_interval = batch_interval
         self._transport: Transport | None = None
         self._running: dict[str, asyncio.Task] = {}  # task key -> its inner work, for stop()
-        self._stopped: set[str] = set()  # keys stopped before their run() began
+        self._early_stops: dict[str, float] = {}  # keys stopped before their run() began -> when
 
     def where(self) -> dict[str, Any]:
         """The worker's process id and host, once it is up (the driver waits for this)."""
@@ -144,11 +148,11 @@ class TaskWorker:
         return self._transport
 
     async def run(self, key: str, spec: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
-        """Run one task; yield its events in batches, then its outcome. Cancelling it (``ray.cancel``) stops the work."""
-        if key in self._stopped:  # the driver's stop overtook this call
-            self._stopped.discard(key)
-            return
+        """Run one task; yield its events in batches, then its outcome. :meth:`stop` (or ``ray.cancel``) ends it."""
         transport = await self._opened()
+        # No await from this check to registering the work: a stop() finds the key in one or the other.
+        if self._early_stops.pop(key, None) is not None:
+            return
         batch: list[tuple[str, str, Any]] = []
         append = batch.append
 
@@ -183,13 +187,22 @@ class TaskWorker:
                 await asyncio.gather(work, return_exceptions=True)
 
     def stop(self, keys: list[str]) -> None:
-        """Cancel the work of these tasks (the cooperative half of an interrupt, beside ``ray.cancel``)."""
+        """Cancel the work of these tasks at once (an interrupt: one call per worker, for all its tasks).
+
+        Each task's inner transport is cancelled (its HTTP stream closed, or its
+        agent interrupted); its :meth:`run` then ends without an outcome. A key
+        whose ``run`` has not begun is remembered, and that ``run`` does nothing.
+        """
+        now = time.monotonic()
         for key in keys:
             work = self._running.get(key)
             if work is not None:
                 work.cancel()
             else:
-                self._stopped.add(key)
+                self._early_stops[key] = now
+        stale = [key for key, when in self._early_stops.items() if now - when > EARLY_STOP_KEEP_S]
+        for key in stale:  # their run() finished before the stop came: nothing will claim them
+            del self._early_stops[key]
 
     async def close(self) -> None:
         """Close the inner transport's clients (before the actor is killed)."""

@@ -144,7 +144,7 @@ def test_a_killed_worker_fails_its_task_with_a_clear_error_and_the_pool_recovers
 
     [result] = results
     assert killer.killed
-    assert result.status == "failed" and result.error_type == "connection_error"
+    assert result.status == "failed" and result.error_type == "worker_lost"
     assert f"the Ray worker running this task (pid {killer.pid} on " in result.error
     assert "died or became unreachable" in result.error
     assert result.text  # what arrived before the loss is kept
