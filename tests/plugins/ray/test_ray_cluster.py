@@ -102,4 +102,3 @@ def test_the_local_cluster_listens_on_loopback_only(ray_cluster):
     assert ray_cluster.startswith("127.0.0.1:"), ray_cluster
     exposed = [entry for entry in sockets if not is_loopback(entry[0])]
     assert exposed == [], exposed
-

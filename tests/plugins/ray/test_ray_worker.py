@@ -21,11 +21,15 @@ pytestmark = pytest.mark.timeout(120)
 
 def worker_for(url: str) -> TaskWorker:
     settings = ClientSettings(base_url=url, options=NoOptions())
-    return TaskWorker(settings_spec(settings), SealedKey("sk-ant-worker-test-0123"), "stream", None, False, 0.02)
+    return TaskWorker(
+        settings_spec(settings), SealedKey("sk-ant-worker-test-0123"), "stream", None, False, 0.02
+    )
 
 
 def spec(index: int) -> dict:
-    return task_spec(Task(index=index, prompt=f"long answer {index}", model="claude-sonnet-4-5", max_tokens=1024))
+    return task_spec(
+        Task(index=index, prompt=f"long answer {index}", model="claude-sonnet-4-5", max_tokens=1024)
+    )
 
 
 async def drain(generator) -> list:
