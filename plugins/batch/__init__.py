@@ -131,6 +131,12 @@ class BatchTransport(Transport):
         self._options: BatchOptions = self.settings.options
         state_file = self._options.state_file
         self._state = BatchStateFile(state_file) if state_file is not None else None
+        if self._state is not None:
+            try:
+                self._state.save()  # a file that cannot be written fails the run here, before anything is paid
+            except OSError as exc:
+                raise TransportError(
+                    f"cannot write the batch state file {self._state.path}: {exc.strerror or exc}") from None
         self._client = make_client(self.settings, streaming=False)
         self._ids = CustomIds()
         self._queue: list[_Waiter] = []
@@ -248,8 +254,13 @@ class BatchTransport(Transport):
         if self._state is not None:
             try:
                 self._state.record(batch.id, {w.custom_id: w.digest for w in group})
-            except OSError as exc:  # the run goes on; only a resume after a crash would pay again
-                log.warning("could not record batch %s in %s: %s", batch.id, self._state.path, exc)
+            except OSError as exc:  # unrecorded, a resume would pay again: cancel it while nothing has run
+                log.error("could not record batch %s in %s: %s; cancelling it", batch.id, self._state.path, exc)
+                await self._cancel(batch)
+                _fail(group, TransportError(
+                    f"batch {batch.id} was cancelled: it could not be recorded in {self._state.path} "
+                    f"({exc.strerror or exc}), so a resume would have paid for it again", request_id=batch.id))
+                return
         if not batch.live():  # every task was interrupted while the batch was being created
             await self._cancel(batch)
             return

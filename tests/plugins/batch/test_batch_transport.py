@@ -161,6 +161,13 @@ Coordinator().run(prompts, transport="batch", transport_options={"state_file": s
 """
 
 
+def recorded(state) -> bool:
+    try:
+        return bool(json.loads(state.read_text())["requests"])
+    except (OSError, ValueError):
+        return False
+
+
 def test_after_a_crash_mid_batch_a_rerun_polls_the_batch_still_in_progress(monkeypatch, tmp_path):
     state = tmp_path / "out.batches.json"
     with Simulator(tokens=5, token_delay=0, batch_delay=0.05) as slow:
@@ -169,7 +176,7 @@ def test_after_a_crash_mid_batch_a_rerun_polls_the_batch_still_in_progress(monke
         crashing = subprocess.Popen([sys.executable, "-c", CRASHING_RUN, str(state)], env=env)
         try:
             deadline = time.monotonic() + 20
-            while not state.exists() and time.monotonic() < deadline:
+            while not recorded(state) and time.monotonic() < deadline:  # the file exists from the start, empty
                 time.sleep(0.02)
         finally:
             crashing.kill()  # SIGKILL: no cancel, no cleanup, as in a crash
