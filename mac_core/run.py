@@ -47,7 +47,7 @@ class Task:
         "index", "name", "id", "prompt", "system", "model", "max_tokens", "temperature",
         "options", "on_text", "status", "usage", "started_at", "first_event_at",
         "interrupt_reason", "tool_calls", "primes_cache", "_text", "_thinking", "_reported_chars", "_cancel",
-        "tool_functions", "max_tool_rounds", "tool_rounds", "_answer_start", "_earlier_rounds_usage",
+        "tool_functions", "max_tool_rounds", "tool_rounds", "_answer_start",
     )
 
     def __init__(
@@ -91,7 +91,6 @@ class Task:
         self.max_tool_rounds = max_tool_rounds
         self.tool_rounds = 0
         self._answer_start = 0  # where in _text the model's latest response begins
-        self._earlier_rounds_usage: Usage | None = None  # what the finished rounds of a tool loop used
 
     @property
     def text(self) -> str:
@@ -143,9 +142,7 @@ class Task:
         self._thinking = thinking
 
     def record_usage(self, usage: Usage) -> Usage:
-        """Take the far side's latest counts (of the current request); return how much the task's grew."""
-        if self._earlier_rounds_usage is not None:  # a tool loop: each request reports its own counts
-            usage = self._earlier_rounds_usage + usage
+        """Take the task's latest counts (a tool loop adds its earlier rounds' first); return how much they grew."""
         grown = usage - self.usage
         self.usage = usage
         self._reported_chars = len(self._text) + len(self._thinking)
@@ -164,9 +161,8 @@ class Task:
         return self.usage.with_estimated_output(math.ceil(unreported / CHARS_PER_TOKEN))
 
     def next_round(self) -> None:
-        """A tool loop sends its next request: counts start again from zero, :attr:`answer` afresh."""
+        """A tool loop sends its next request: :attr:`answer` starts afresh."""
         self.tool_rounds += 1
-        self._earlier_rounds_usage = self.usage
         self._answer_start = len(self._text)
 
     def end(self, status: str) -> None:

@@ -13,6 +13,9 @@ stopped for ``tool_use``:
   reporters and policies see it, and a stop lands there too), and its call in
   ``task.tool_calls`` gets ``output`` or ``error``, ``started_at`` and
   ``duration``;
+* each ``usage`` event of a round carries the task's running total (the
+  earlier rounds' usage plus this request's counts so far), as
+  :data:`~mac_core.events.USAGE` documents, not one request's counts;
 * a tool that raises, or input that does not match its schema, becomes an
   error ``tool_result`` (``is_error: true``) the model reads and answers;
 * the assistant turn (its text and ``tool_use`` blocks, rebuilt from the
@@ -37,11 +40,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from .events import TEXT, TOOL_RESULT, TOOL_USE, Event
+from .events import TEXT, TOOL_RESULT, TOOL_USE, USAGE, Event
 from .tools import ToolInputError, result_content
 from .transport import Completion, Emit, TransportError
 
 if TYPE_CHECKING:
+    from .results import Usage
     from .run import Run, Task
     from .tools import Tool
     from .transport import Transport
@@ -86,28 +90,36 @@ class ToolLoop:
         try:
             while True:
                 task.options = {**original_options, "messages": conversation}
-                turn = AssistantTurn(self.emit)
+                earlier = task.usage  # what the finished rounds used; this request's counts start from zero
+                turn = AssistantTurn(self.emit, earlier)
                 calls_before = len(task.tool_calls)
                 completion = await self.transport.run_task(task, turn.emit)
                 retries += completion.retries
                 if completion.usage is not None:
-                    self.run.add_usage(task.record_usage(completion.usage))
+                    self.run.add_usage(task.record_usage(earlier + completion.usage))
                 calls = task.tool_calls[calls_before:]
                 if task.stopped or not self._runs_tools(completion, calls):
                     return Completion(
-                        text=completion.text, stop_reason=completion.stop_reason, request_id=completion.request_id,
-                        cost_usd=completion.cost_usd, retries=retries,
+                        text=completion.text,
+                        stop_reason=completion.stop_reason,
+                        request_id=completion.request_id,
+                        cost_usd=completion.cost_usd,
+                        retries=retries,
                     )
                 if task.tool_rounds >= task.max_tool_rounds:
                     for call in calls:
                         call["error"] = f"not run: the task reached max_tool_rounds ({task.max_tool_rounds})"
                     raise ToolRoundsExhausted(
                         f"the model still asked for tools after max_tool_rounds ({task.max_tool_rounds}) rounds",
-                        error_type=MAX_TOOL_ROUNDS, request_id=completion.request_id, retries=retries,
+                        error_type=MAX_TOOL_ROUNDS,
+                        request_id=completion.request_id,
+                        retries=retries,
                     )
                 results = await self._run_tools(calls)
-                conversation += [{"role": "assistant", "content": turn.content()},
-                                 {"role": "user", "content": results}]
+                conversation += [
+                    {"role": "assistant", "content": turn.content()},
+                    {"role": "user", "content": results},
+                ]
                 task.next_round()
         finally:
             task.options = original_options  # hooks see the prompt's own options again
@@ -115,7 +127,11 @@ class ToolLoop:
     def _runs_tools(self, completion: Completion, calls: list[dict[str, Any]]) -> bool:
         """True when the round asked for tools and every one is a function this loop can run."""
         functions = self.task.tool_functions
-        return completion.stop_reason == "tool_use" and bool(calls) and all(c["name"] in functions for c in calls)
+        return (
+            completion.stop_reason == "tool_use"
+            and bool(calls)
+            and all(c["name"] in functions for c in calls)
+        )
 
     async def _run_tools(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run the round's calls at once; their ``tool_result`` blocks, in the order the model asked."""
@@ -136,14 +152,18 @@ class ToolLoop:
             if function.is_async:
                 output = await function.function(**arguments)
             else:  # a stop returns at once; the thread finishes on its own and its result is dropped
-                output = await anyio.to_thread.run_sync(lambda: function.function(**arguments), abandon_on_cancel=True)
+                output = await anyio.to_thread.run_sync(
+                    lambda: function.function(**arguments), abandon_on_cancel=True
+                )
             content = result_content(output)
             call["output"] = output
         except anyio.get_cancelled_exc_class():
             call["error"] = "interrupted: the task was stopped while the tool ran"
             raise
         except Exception as exc:  # the model reads what went wrong and carries on; the task does not fail
-            content = call["error"] = str(exc) if isinstance(exc, ToolInputError) else f"{type(exc).__name__}: {exc}"
+            content = call["error"] = (
+                str(exc) if isinstance(exc, ToolInputError) else f"{type(exc).__name__}: {exc}"
+            )
             is_error = True
         finally:
             call["duration"] = time.perf_counter() - began
@@ -156,25 +176,35 @@ class AssistantTurn:
     """One round's answer rebuilt from its events: text blocks and ``tool_use`` blocks, in order.
 
     The transports hand back a :class:`Completion` without content blocks;
-    the events carry everything the next request needs of this turn.
+    the events carry everything the next request needs of this turn. Its
+    ``usage`` events go on as the task's running total: ``earlier`` plus the
+    request's own counts.
+
+    :param emit: the task's ``emit``.
+    :param earlier: the usage of the task's finished rounds; None passes ``usage`` events on unchanged.
     """
 
-    __slots__ = ("blocks", "_emit", "_text")
+    __slots__ = ("blocks", "_emit", "_text", "_earlier")
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, earlier: Usage | None = None) -> None:
         self.blocks: list[dict[str, Any]] = []
         self._emit = emit
         self._text: list[str] = []
+        self._earlier = earlier
 
     def emit(self, event: Event) -> None:
         """Note a text chunk or tool call, then pass the event on to the task's ``emit``."""
         kind = event.type
         if kind == TEXT:
             self._text.append(event.text)
+        elif kind == USAGE and self._earlier is not None:
+            event = Event(USAGE, data=self._earlier + event.data)
         elif kind == TOOL_USE:
             self._close_text()
             data = event.data
-            self.blocks.append({"type": "tool_use", "id": data["id"], "name": data["name"], "input": data["input"]})
+            self.blocks.append(
+                {"type": "tool_use", "id": data["id"], "name": data["name"], "input": data["input"]}
+            )
         self._emit(event)
 
     def content(self) -> list[dict[str, Any]]:

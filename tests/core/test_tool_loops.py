@@ -12,7 +12,7 @@ import anyio
 import pytest
 from pydantic import BaseModel, Field
 
-from mac_core import Coordinator, InterruptToken, Tool, hookimpl, tool
+from mac_core import Coordinator, InterruptToken, Tool, Usage, hookimpl, tool
 from mac_core.events import MESSAGE_STOP, TOOL_RESULT, TOOL_USE, USAGE
 from mac_core.pricing import cost_usd
 from mac_core.prompts import build_tasks
@@ -282,14 +282,16 @@ def test_usage_and_cost_add_up_over_the_rounds(mac_sim, transport):
         transport=transport, plugins=[seen, RunUsage()],
     )
     rounds, current = [], None
-    for event in seen.events:  # each request's last usage report before its message_stop is its total
+    for event in seen.events:  # a usage event carries the task's running total, over the rounds too
         if event.type == USAGE:
+            assert current is None or event.data.input_tokens >= current.input_tokens
             current = event.data
         elif event.type == MESSAGE_STOP:
             rounds.append(current)
-    assert len(rounds) == 3 and rounds[0].input_tokens < rounds[2].input_tokens  # the conversation grows
-    assert result.usage.input_tokens == sum(r.input_tokens for r in rounds)
-    assert result.usage.output_tokens == sum(r.output_tokens for r in rounds)
+    assert len(rounds) == 3 and rounds[-1] == result.usage
+    first, third = rounds[0], rounds[2] - rounds[1]
+    assert first.input_tokens < third.input_tokens  # each request resends the growing conversation
+    assert result.usage.output_tokens > max(r.output_tokens for r in (first, rounds[1] - first, third))
     assert RunUsage.total == result.usage
     assert result.cost_usd == pytest.approx(cost_usd(result.model, result.usage))
 
@@ -401,3 +403,39 @@ def test_the_tool_loop_example_runs_offline(capsys, monkeypatch):
     runpy.run_path(str(EXAMPLE), run_name="__main__")
     out = capsys.readouterr().out
     assert "completed" in out and "get_weather" in out and "error" in out
+
+
+class OutputCap:
+    """A third-party budget that reads only ``event.data`` of usage events, as events.py documents it."""
+
+    def __init__(self, tokens: int) -> None:
+        self.tokens = tokens
+
+    @hookimpl
+    def mac_should_interrupt(self, task, event, run):
+        if event.type == USAGE and event.data.output_tokens >= self.tokens:
+            return f"over {self.tokens} output tokens"
+        return None
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_policy_reading_usage_event_data_counts_every_round_of_a_tool_loop(mac_sim, transport):
+    prompt = 'Go [[tool: add {"a": 1}]] [[tool: add {"a": 2}]] [[tool: add {"a": 3}]]'
+    seen = Events()
+    (free,) = Coordinator().run([{"prompt": prompt, "tools": [add]}], transport=transport, plugins=[seen])
+    totals, current = [Usage()], None
+    for event in seen.events:  # the task's total at the end of each request
+        if event.type == USAGE:
+            current = event.data
+        elif event.type == MESSAGE_STOP:
+            totals.append(current)
+    per_round = [b.output_tokens - a.output_tokens for a, b in zip(totals[:-1], totals[1:], strict=True)]
+    assert free.status == "completed" and len(free.tool_calls) == 3 and len(per_round) == 4
+    cap = free.usage.output_tokens  # the task's total reaches it at its last round; no single request does
+    assert all(0 < tokens < cap for tokens in per_round)
+
+    (capped,) = Coordinator().run(
+        [{"prompt": prompt, "tools": [add]}], transport=transport, plugins=[OutputCap(cap)]
+    )
+    assert capped.status == "interrupted" and capped.interrupt_reason == f"over {cap} output tokens"
+    assert capped.usage.output_tokens >= cap and len(capped.tool_calls) >= 2
