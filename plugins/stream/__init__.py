@@ -51,7 +51,9 @@ class StreamTransport(Transport):
                 self._clients.client() as client,
                 client.messages.with_streaming_response.create(**request, stream=True) as response,
             ):
-                completion = await consume_stream(response.http_response.aiter_bytes(), emit, response.request_id)
+                completion = await consume_stream(
+                    response.http_response.aiter_bytes(), emit, response.request_id
+                )
                 completion.retries = response.retries_taken
                 completion.headers = response.headers
                 return completion

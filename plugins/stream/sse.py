@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from mac_core import Completion, Event, TransportError, Usage
-from mac_core.events import MESSAGE_START, MESSAGE_STOP, PING, TEXT, THINKING, TOOL_USE, USAGE
+from mac_core.events import MESSAGE_START, MESSAGE_STOP, PING, TEXT, THINKING, TOOL_INPUT, TOOL_USE, USAGE
 from mac_core.transport import Emit
 
 try:  # optional: a faster JSON parser when installed
@@ -92,7 +92,9 @@ async def consume_stream(chunks: AsyncIterator[bytes], emit: Emit, request_id: s
                 if not raw.strip(b" \t\n"):  # an empty data field carries no event
                     continue
                 raise TransportError(
-                    f"malformed event from the server: {bytes(raw[:80])!r}", error_type="malformed_event", request_id=request_id
+                    f"malformed event from the server: {bytes(raw[:80])!r}",
+                    error_type="malformed_event",
+                    request_id=request_id,
                 ) from None
             if kind == "content_block_delta":
                 delta = data["delta"]
@@ -102,7 +104,16 @@ async def consume_stream(chunks: AsyncIterator[bytes], emit: Emit, request_id: s
                 elif delta_kind == "input_json_delta":
                     tool = tools.get(data["index"])
                     if tool is not None:
-                        tool["json"].append(delta["partial_json"])
+                        partial = delta["partial_json"]
+                        tool["json"].append(partial)
+                        tool["chars"] += len(partial)
+                        # a long call (a lead writing spawn_agents) is progress, not silence, to Stall and reporters
+                        emit(
+                            Event(
+                                TOOL_INPUT,
+                                data={"id": tool["id"], "name": tool["name"], "chars": tool["chars"]},
+                            )
+                        )
                 elif delta_kind == "thinking_delta":
                     emit(Event(THINKING, delta["thinking"]))
             elif kind == "ping":
@@ -110,7 +121,12 @@ async def consume_stream(chunks: AsyncIterator[bytes], emit: Emit, request_id: s
             elif kind == "content_block_start":
                 block_data = data["content_block"]
                 if block_data.get("type") == "tool_use":
-                    tools[data["index"]] = {"id": block_data.get("id"), "name": block_data.get("name"), "json": []}
+                    tools[data["index"]] = {
+                        "id": block_data.get("id"),
+                        "name": block_data.get("name"),
+                        "json": [],
+                        "chars": 0,
+                    }
             elif kind == "content_block_stop":
                 tool = tools.pop(data.get("index"), None)
                 if tool is not None:
@@ -118,7 +134,9 @@ async def consume_stream(chunks: AsyncIterator[bytes], emit: Emit, request_id: s
                     try:
                         arguments = json.loads(text) if text else {}
                     except ValueError:
-                        raise TransportError(f"malformed tool input for {tool['name']}: {text[:80]!r}") from None
+                        raise TransportError(
+                            f"malformed tool input for {tool['name']}: {text[:80]!r}"
+                        ) from None
                     emit(Event(TOOL_USE, data={"id": tool["id"], "name": tool["name"], "input": arguments}))
             elif kind == "message_start":
                 usage = Usage.from_api(data["message"].get("usage"))
