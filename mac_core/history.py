@@ -15,7 +15,7 @@ from typing import Any
 
 from .events import TEXT, TOOL_RESULT, TOOL_USE, Event
 from .plugins import hookimpl
-from .prompts import CACHE_CONTROL
+from .prompts import CACHE_CONTROL, check_encodable  # noqa: F401 - shared with threads and the orchestrator
 from .tool_loop import AssistantTurn
 
 #: One message of a conversation: ``{"role": "user" | "assistant", "content": [blocks]}``.
@@ -25,18 +25,6 @@ Message = dict[str, Any]
 def as_blocks(content: Any) -> list[dict[str, Any]]:
     """Content as a list of blocks: a string is one text block, as the API renders it."""
     return [{"type": "text", "text": content}] if isinstance(content, str) else copy.deepcopy(list(content))
-
-
-def check_encodable(text: str, where: str) -> str:
-    """``text`` if it can be sent (UTF-8), else ``ValueError`` naming the lone surrogate and where it is."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"{where} holds {text[exc.start]!r} at character {exc.start}, a lone surrogate that cannot be "
-            "sent as UTF-8 (decode the text it came from with errors='replace')"
-        ) from None
-    return text
 
 
 def checked_history(history: Any) -> list[Message]:

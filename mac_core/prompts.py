@@ -67,23 +67,43 @@ def check_positive_int(value: Any, name: str) -> int:
     return value
 
 
+def check_encodable(text: str, where: str) -> str:
+    """``text`` if it can be sent (UTF-8), else ``ValueError`` naming the lone surrogate and where it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{where} holds {text[exc.start]!r} at character {exc.start}, a lone surrogate that cannot be "
+            "sent as UTF-8 (decode the text it came from with errors='replace')"
+        ) from None
+    return text
+
+
 def system_blocks(system: Any, where: str, *, cache: bool = False) -> str | list[dict[str, Any]] | None:
     """Validate a system prompt; with ``cache``, return text blocks whose last is cache-marked."""
     if system is None:
         return None
     if isinstance(system, str):
+        check_encodable(system, where)
         if not cache:
             return system
         blocks: list[dict[str, Any]] = [{"type": "text", "text": system}]
     elif isinstance(system, list):
         for j, block in enumerate(system):
-            if not isinstance(block, Mapping) or block.get("type") != "text" or not isinstance(block.get("text"), str):
+            if (
+                not isinstance(block, Mapping)
+                or block.get("type") != "text"
+                or not isinstance(block.get("text"), str)
+            ):
                 raise TypeError(f"{where}: system[{j}] must be a text block {{'type': 'text', 'text': str}}")
+            check_encodable(block["text"], f"{where}[{j}]['text']")
         blocks = [dict(block) for block in system]
         if not cache:
             return blocks
     else:
-        raise TypeError(f"{where}: system must be a string or a list of text blocks, not {type(system).__name__}")
+        raise TypeError(
+            f"{where}: system must be a string or a list of text blocks, not {type(system).__name__}"
+        )
     if blocks:
         blocks[-1]["cache_control"] = dict(CACHE_CONTROL)
     return blocks
@@ -218,7 +238,9 @@ def build_tasks(
             check_max_tool_rounds(base_options[MAX_TOOL_ROUNDS], "max_tool_rounds")
     for key in base_options:
         if key not in allowed:
-            raise ValueError(f"unknown option {key!r} for this transport (known: {', '.join(sorted(allowed - PROMPT_FIELDS))})")
+            raise ValueError(
+                f"unknown option {key!r} for this transport (known: {', '.join(sorted(allowed - PROMPT_FIELDS))})"
+            )
 
     tasks = []
     for i, item in enumerate(prompts):
@@ -232,13 +254,18 @@ def build_tasks(
             _check_output_supported(allowed, f"{where}['output']")
         unknown = [k for k in spec if k not in allowed and k != OUTPUT]
         if unknown:
-            raise ValueError(f"{where} has unknown field {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+            raise ValueError(
+                f"{where} has unknown field {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+            )
         prompt = spec["prompt"]
         if not isinstance(prompt, str):
             raise TypeError(f"{where}['prompt'] must be a string, not {type(prompt).__name__}")
         if not prompt.strip():
             raise ValueError(f"{where}['prompt'] is empty")
-        own_system = system_blocks(spec.get("system"), f"{where}['system']", cache=bool(spec.get("cache_system")))
+        check_encodable(prompt, f"{where}['prompt']")
+        own_system = system_blocks(
+            spec.get("system"), f"{where}['system']", cache=bool(spec.get("cache_system"))
+        )
         for flag in ("cache_system", "cache_prompt"):
             if flag in spec and not isinstance(spec[flag], bool):
                 raise TypeError(f"{where}['{flag}'] must be True or False")
@@ -262,8 +289,12 @@ def build_tasks(
                 i,
                 prompt,
                 model=check_model(spec["model"], where) if "model" in spec else model,
-                max_tokens=check_max_tokens(spec["max_tokens"], where) if "max_tokens" in spec else max_tokens,
-                temperature=check_temperature(spec["temperature"], where) if "temperature" in spec else temperature,
+                max_tokens=check_max_tokens(spec["max_tokens"], where)
+                if "max_tokens" in spec
+                else max_tokens,
+                temperature=check_temperature(spec["temperature"], where)
+                if "temperature" in spec
+                else temperature,
                 system=_join_systems(shared, own_system),
                 name=spec.get("name"),
                 id=spec.get("id"),

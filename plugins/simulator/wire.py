@@ -55,7 +55,7 @@ def sse_event(data: dict[str, Any]) -> bytes:
 
 
 def compact_json(data: Any) -> bytes:
-    """JSON without spaces, as UTF-8."""
+    """JSON without spaces, as UTF-8 (a request holding a lone surrogate was refused by :func:`read_json`)."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -103,4 +103,34 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "The request body must be a JSON object.")
+    if b"\\ud" in body or b"\\uD" in body:  # only an escape can carry a lone surrogate: valid UTF-8 cannot
+        found = lone_surrogate(data)
+        if found is not None:
+            where, character = found
+            raise ApiError(
+                400,
+                f"The request body is not valid JSON: {where} holds the lone surrogate {character!r}, "
+                "which is not valid Unicode.",
+            )
     return data
+
+
+def lone_surrogate(data: Any, where: str = "body") -> tuple[str, str] | None:
+    """The path of the first string in ``data`` holding a lone surrogate, and that character; None if none does."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return where, data[exc.start]
+        return None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found = lone_surrogate(key, where) or lone_surrogate(value, f"{where}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found = lone_surrogate(value, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
