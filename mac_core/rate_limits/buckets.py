@@ -67,9 +67,14 @@ class TokenBucket:
             self.returned += amount
 
     def observe(self, remaining: float, age: float, now: float, pace: float) -> None:
-        """The far side said ``remaining`` was left ``age`` seconds ago (brought up to date): take its word."""
+        """The far side said ``remaining`` was left ``age`` seconds ago (brought up to date): lower to it.
+
+        Only ever lowers: requests in flight reach the far side in another order than they were charged
+        here, so a ``remaining`` may omit one this process already counts (taking its word would let one
+        more in, to be refused); what the far side knows that this process does not (others' requests) lowers.
+        """
         self.refill(now, pace)
-        self.level = min(self.limit, remaining + self.limit / 60.0 * pace * max(age, 0.0))
+        self.level = min(self.level, self.limit, remaining + self.limit / 60.0 * pace * max(age, 0.0))
         self.updated = now
 
 
@@ -183,7 +188,8 @@ class ModelBudget:
 
         :param age: seconds since the headers' counts were taken (their request was sent).
         :param counts_then: :meth:`counts` when it was sent: what was given back since is added to
-            ``remaining``, what was taken since (requests the far side had not seen yet) is subtracted.
+            ``remaining``, what was taken since (requests the far side had not seen yet) is subtracted
+            (``None``: nothing since). Headers only ever lower a level (:meth:`TokenBucket.observe`).
         :return: each remaining so brought up to date (``-1``: not stated), for a shared budget.
         """
         current = [-1.0, -1.0, -1.0]
@@ -192,10 +198,14 @@ class ModelBudget:
             if limit is not None and not self.fixed[i]:
                 if bucket is None:
                     bucket = self.buckets[i] = TokenBucket(limit, now, remaining)
-                elif bucket.limit != limit:
+                elif bucket.limit != limit:  # the limit changed mid-run: a lower one caps what is left now
+                    bucket.refill(now, self.pace)
                     bucket.limit = limit
+                    bucket.level = min(bucket.level, limit)
             if bucket is not None and remaining is not None:
-                returned, charged = counts_then[i] if counts_then is not None else (0.0, bucket.charged)
+                returned, charged = (
+                    counts_then[i] if counts_then is not None else (bucket.returned, bucket.charged)
+                )
                 current[i] = remaining + (bucket.returned - returned) - (bucket.charged - charged)
                 bucket.observe(current[i], age, now, self.pace)
         self.limits = tuple(bucket.limit if bucket is not None else None for bucket in self.buckets)  # type: ignore[assignment]

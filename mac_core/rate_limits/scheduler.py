@@ -226,7 +226,12 @@ class RateLimitScheduler(RequestScheduler):
                 )  # the far side took nothing
             seen = read_headers(headers)
             if seen is not None:
-                self._learn(reservation.model, budget, seen, 0.0, now, None)
+                counts = reservation.counts_then
+                # its own give-back above is not news to the far side, which never took it
+                if counts is not None and reservation.costs[0]:
+                    counts = tuple((r + c, t) for (r, t), c in zip(counts, reservation.costs, strict=True))
+                age = now - reservation.send_at if reservation.send_at else 0.0
+                self._learn(reservation.model, budget, seen, age, now, counts)
             self._slow_down(
                 reservation.model, budget, seconds if seconds is not None else backoff_seconds(attempt), now
             )
