@@ -74,6 +74,8 @@ class _Row:
         "depth",
         "thinking",
         "showing_thinking",
+        "waiting_until",
+        "waiting_for",
     )
 
     def __init__(self, index: int, name: str, parent: _Row | None = None) -> None:
@@ -92,6 +94,8 @@ class _Row:
         self.note: str | None = None  # the interrupt reason or the error, once it ended early
         self.thinking = ""  # the latest extended thinking, shown dimmed while it is the newest output
         self.showing_thinking = False
+        self.waiting_until: float | None = None  # waiting for the rate limit until then (monotonic), or None
+        self.waiting_for = ""  # the limit it waits for, as the scheduler names it
 
     def label(self) -> str:
         """The agent's name; under its parent, its own part of the path, indented."""
@@ -121,7 +125,9 @@ class RichReporter:
     stopped run shows its reason once, under the table; a task stopped for
     another reason (or failed) shows its own in place of its latest line. A
     tool call shows as the row's latest line (``uses Edit app.py``); thinking
-    shows there dimmed, until the answer starts. A run started while the view
+    shows there dimmed, until the answer starts. A task waiting for the rate
+    limit says so there (``waiting 3s for output tokens per minute``, counting
+    down) until its next event. A run started while the view
     is live adds its rows (an orchestration's waves): a worker named
     ``lead/security`` is drawn as ``└ security`` under ``lead``.
 
@@ -199,8 +205,15 @@ class RichReporter:
         row.started = time.monotonic()
 
     @hookimpl
+    def mac_task_waiting(self, task, seconds, limit):
+        row = self._by_task[task]
+        row.waiting_for = limit
+        row.waiting_until = time.monotonic() + seconds
+
+    @hookimpl
     def mac_task_event(self, task, event):
         row = self._by_task[task]
+        row.waiting_until = None  # its request was sent: the wait is over
         row.last_event = now = time.monotonic()
         if row.first_event is None:
             row.first_event = now
@@ -225,6 +238,7 @@ class RichReporter:
     @hookimpl
     def mac_task_finished(self, task, result):
         row = self._by_task[task]
+        row.waiting_until = None
         row.output_tokens = result.usage.output_tokens  # exact, or with the engine's estimate of the rest
         row.chars_since_usage = 0
         if result.status != "completed":
@@ -273,7 +287,9 @@ class RichReporter:
 
     def _cells(self, row: _Row, now: float) -> tuple:
         label, style = _STATUS_STYLE.get(row.status, (row.status, ""))
-        if row.status == "running" and row.last_event is not None and now - row.last_event >= IDLE_AFTER:
+        waiting_until = row.waiting_until  # read once: the run's thread may clear it meanwhile
+        idle = row.last_event is not None and now - row.last_event >= IDLE_AFTER
+        if row.status == "running" and idle and waiting_until is None:  # a wait for the limit is not idleness
             label, style = f"idle {now - row.last_event:.0f}s", "yellow"
         tokens = row.tokens()
         end = row.finished if row.finished is not None else now
@@ -285,6 +301,9 @@ class RichReporter:
             row.status == "failed" or row.note != run_reason
         ):  # the run's reason is shown once, below
             latest = Text(row.note, style="red" if row.status == "failed" else "yellow")
+        elif waiting_until is not None:
+            left = max(0, math.ceil(waiting_until - now))
+            latest = Text(f"waiting {left}s for {row.waiting_for}", style="yellow")
         else:
             # the other columns take about 55 cells; show as much of the newest text as fits
             width = self._console.width if self._console is not None else 135
