@@ -71,7 +71,9 @@ class Events:
 def test_a_sync_tool_runs_with_the_models_input_and_the_model_answers_after_its_result(mac_sim, transport):
     seen = Events()
     (result,) = Coordinator().run(
-        [{"prompt": 'Add [[tool: add {"a": 2, "b": 3}]]', "tools": [add]}], transport=transport, plugins=[seen]
+        [{"prompt": 'Add [[tool: add {"a": 2, "b": 3}]]', "tools": [add]}],
+        transport=transport,
+        plugins=[seen],
     )
     assert result.status == "completed", result.error
     assert result.text == "Done: add succeeded." and result.stop_reason == "end_turn"
@@ -88,7 +90,8 @@ def test_an_async_tool_is_awaited_and_a_dict_it_returns_reaches_the_model_as_jso
     seen = Events()
     (result,) = Coordinator().run(
         [{"prompt": 'Weather? [[tool: lookup {"city": "Oslo"}]]', "tools": [lookup, add]}],
-        transport=transport, plugins=[seen],
+        transport=transport,
+        plugins=[seen],
     )
     assert result.status == "completed", result.error
     assert result.tool_calls[0]["output"] == {"city": "Oslo", "sky": "clear"}
@@ -115,12 +118,16 @@ def test_two_tool_calls_in_one_response_run_at_the_same_time(mac_sim, transport)
         spans[name] = (began, time.perf_counter())
         return name
 
-    prompt = ('Both [[tools: slow_async {"name": "a1"} | slow_async {"name": "a2"}'
-              ' | slow_sync {"name": "s1"} | slow_sync {"name": "s2"}]]')
+    prompt = (
+        'Both [[tools: slow_async {"name": "a1"} | slow_async {"name": "a2"}'
+        ' | slow_sync {"name": "s1"} | slow_sync {"name": "s2"}]]'
+    )
     (result,) = Coordinator().run([{"prompt": prompt, "tools": [slow_async, slow_sync]}], transport=transport)
     assert result.status == "completed", result.error
     assert [c["output"] for c in result.tool_calls] == ["a1", "a2", "s1", "s2"]
-    assert max(start for start, _ in spans.values()) < min(end for _, end in spans.values())  # all four overlapped
+    assert max(start for start, _ in spans.values()) < min(
+        end for _, end in spans.values()
+    )  # all four overlapped
     assert mac_sim.stats.messages == 2  # one response asked for all four
 
 
@@ -128,11 +135,19 @@ def test_two_tool_calls_in_one_response_run_at_the_same_time(mac_sim, transport)
 def test_a_raising_tool_becomes_an_error_result_the_model_reads_and_the_task_completes(mac_sim, transport):
     seen = Events()
     (result,) = Coordinator().run(
-        [{"prompt": 'Try [[tool: explode {"reason": "no disk"}]] then [[tool: add {"a": 1}]]', "tools": [explode, add]}],
-        transport=transport, plugins=[seen],
+        [
+            {
+                "prompt": 'Try [[tool: explode {"reason": "no disk"}]] then [[tool: add {"a": 1}]]',
+                "tools": [explode, add],
+            }
+        ],
+        transport=transport,
+        plugins=[seen],
     )
     assert result.status == "completed", result.error
-    assert result.text == "Done: explode failed; add succeeded."  # the simulator saw is_error: true, then false
+    assert (
+        result.text == "Done: explode failed; add succeeded."
+    )  # the simulator saw is_error: true, then false
     failed, added = result.tool_calls
     assert failed["error"] == "RuntimeError: cannot do that: no disk" and "output" not in failed
     assert added["output"] == 1  # b left out: the function's own default
@@ -154,7 +169,10 @@ def test_input_that_does_not_match_the_schema_is_an_error_result_and_the_functio
     )
     assert result.status == "completed" and result.text == "Done: record failed."
     error = result.tool_calls[0]["error"]
-    assert error.startswith("invalid input for record: $.count:") and "$.extra: Extra inputs are not permitted" in error
+    assert (
+        error.startswith("invalid input for record: $.count:")
+        and "$.extra: Extra inputs are not permitted" in error
+    )
     assert called == []
 
 
@@ -181,13 +199,21 @@ def test_a_run_wide_max_tool_rounds_applies_to_every_prompt_and_a_prompts_own_wi
 def test_api_tool_dicts_pass_through_unchanged_and_the_caller_gets_the_call(mac_sim, transport):
     raw = {"name": "search", "description": "Search", "input_schema": {"type": "object", "properties": {}}}
     server_tool = {"type": "web_search_20250305", "name": "web_search"}
-    (task,) = build_tasks([{"prompt": "x", "tools": [raw, server_tool]}], model="m", max_tokens=5,
-                          task_options={"tools"})
-    assert task.options["tools"][0] is raw and task.options["tools"][1] is server_tool and task.tool_functions == {}
-    (result,) = Coordinator().run(
-        [{"prompt": 'Find [[tools: search {"q": "a"} | search {"q": "b"}]]', "tools": [raw, add]}], transport=transport
+    (task,) = build_tasks(
+        [{"prompt": "x", "tools": [raw, server_tool]}], model="m", max_tokens=5, task_options={"tools"}
     )
-    assert result.status == "completed" and result.stop_reason == "tool_use"  # no loop: the caller runs search
+    assert (
+        task.options["tools"][0] is raw
+        and task.options["tools"][1] is server_tool
+        and task.tool_functions == {}
+    )
+    (result,) = Coordinator().run(
+        [{"prompt": 'Find [[tools: search {"q": "a"} | search {"q": "b"}]]', "tools": [raw, add]}],
+        transport=transport,
+    )
+    assert (
+        result.status == "completed" and result.stop_reason == "tool_use"
+    )  # no loop: the caller runs search
     assert [c["input"] for c in result.tool_calls] == [{"q": "a"}, {"q": "b"}]
     assert mac_sim.stats.messages == 1
 
@@ -211,7 +237,8 @@ def test_an_interrupt_during_a_slow_async_tool_cancels_it_and_keeps_the_calls_so
     began = time.perf_counter()
     (result,) = Coordinator().run(
         [{"prompt": 'Go [[tool: add {"a": 4}]] [[tool: crawl {"url": "x"}]]', "tools": [add, crawl]}],
-        transport=transport, interrupt_token=token,
+        transport=transport,
+        interrupt_token=token,
     )
     assert time.perf_counter() - began < 5
     assert result.status == "interrupted" and result.interrupt_reason == "enough"
@@ -235,7 +262,8 @@ def test_an_interrupt_during_a_slow_sync_tool_drops_its_result(mac_sim):
         return "built"
 
     (result,) = Coordinator().run(
-        [{"prompt": 'Go [[tool: compile_all {"target": "all"}]]', "tools": [compile_all]}], interrupt_token=token
+        [{"prompt": 'Go [[tool: compile_all {"target": "all"}]]', "tools": [compile_all]}],
+        interrupt_token=token,
     )
     assert not finished.is_set()  # the run did not wait for the thread
     assert result.status == "interrupted" and result.interrupt_reason == "stop now"
@@ -279,7 +307,8 @@ def test_usage_and_cost_add_up_over_the_rounds(mac_sim, transport):
 
     (result,) = Coordinator().run(
         [{"prompt": 'Go [[tool: add {"a": 1}]] [[tool: add {"a": 2}]]', "tools": [add]}],
-        transport=transport, plugins=[seen, RunUsage()],
+        transport=transport,
+        plugins=[seen, RunUsage()],
     )
     rounds, current = [], None
     for event in seen.events:  # a usage event carries the task's running total, over the rounds too
@@ -298,7 +327,9 @@ def test_usage_and_cost_add_up_over_the_rounds(mac_sim, transport):
 
 def test_a_structured_answer_is_parsed_from_the_final_response_only(mac_sim):
     schema = {"type": "object", "properties": {"total": {"type": "integer"}}, "required": ["total"]}
-    (result,) = Coordinator().run([{"prompt": 'Sum [[tool: add {"a": 1, "b": 2}]]', "tools": [add], "output": schema}])
+    (result,) = Coordinator().run(
+        [{"prompt": 'Sum [[tool: add {"a": 1, "b": 2}]]', "tools": [add], "output": schema}]
+    )
     assert result.status == "completed", result.error
     assert isinstance(result.parsed, dict) and set(result.parsed) == {"total"}
 
@@ -306,14 +337,33 @@ def test_a_structured_answer_is_parsed_from_the_final_response_only(mac_sim):
 @pytest.mark.parametrize(
     ("prompt", "error", "names"),
     [
-        ({"prompt": "x", "tools": [3]}, TypeError, "prompts[1]['tools'][0] must be a function (a tool) or an API tool dict"),
+        (
+            {"prompt": "x", "tools": [3]},
+            TypeError,
+            "prompts[1]['tools'][0] must be a function (a tool) or an API tool dict",
+        ),
         ({"prompt": "x", "tools": add}, TypeError, "prompts[1]['tools'] must be a list"),
-        ({"prompt": "x", "tools": [lambda: 1]}, ValueError, "prompts[1]['tools'][0]: the tool name '<lambda>'"),
+        (
+            {"prompt": "x", "tools": [lambda: 1]},
+            ValueError,
+            "prompts[1]['tools'][0]: the tool name '<lambda>'",
+        ),
         ({"prompt": "x", "tools": [add, add]}, ValueError, "two tools are named 'add'"),
-        ({"prompt": "x", "tools": [add], "max_tool_rounds": 0}, ValueError, "max_tool_rounds must be at least 1"),
-        ({"prompt": "x", "tools": [add], "max_tool_rounds": True}, TypeError, "max_tool_rounds must be an integer"),
-        ({"prompt": "x", "tools": [add], "thinking": {"type": "enabled", "budget_tokens": 1024}}, ValueError,
-         "cannot run with extended thinking"),
+        (
+            {"prompt": "x", "tools": [add], "max_tool_rounds": 0},
+            ValueError,
+            "max_tool_rounds must be at least 1",
+        ),
+        (
+            {"prompt": "x", "tools": [add], "max_tool_rounds": True},
+            TypeError,
+            "max_tool_rounds must be an integer",
+        ),
+        (
+            {"prompt": "x", "tools": [add], "thinking": {"type": "enabled", "budget_tokens": 1024}},
+            ValueError,
+            "cannot run with extended thinking",
+        ),
     ],
 )
 def test_bad_tools_are_refused_before_any_request_is_sent(mac_sim, prompt, error, names):
@@ -329,13 +379,16 @@ def test_a_bad_run_wide_tools_or_max_tool_rounds_is_refused_naming_it(mac_sim):
     with pytest.raises(ValueError, match=r"^max_tool_rounds: max_tool_rounds must be at least 1, got -1"):
         Coordinator().run(["x"], tools=[add], max_tool_rounds=-1)
     with pytest.raises(ValueError, match="unknown field 'tools'"):
-        Coordinator().run([{"prompt": "x", "tools": [add]}], transport="agent-ws",
-                          transport_options={"url": mac_sim.ws_url})
+        Coordinator().run(
+            [{"prompt": "x", "tools": [add]}], transport="agent-ws", transport_options={"url": mac_sim.ws_url}
+        )
     assert mac_sim.stats.messages == 0
 
 
 def test_a_tools_schema_comes_from_its_type_hints_and_docstring():
-    assert isinstance(add, Tool) and add(2, 3) == 5 and add.__name__ == "add"  # still a function to its caller
+    assert (
+        isinstance(add, Tool) and add(2, 3) == 5 and add.__name__ == "add"
+    )  # still a function to its caller
     assert add.definition() == {
         "name": "add",
         "description": "Add two integers.",
@@ -361,9 +414,15 @@ def test_a_tools_schema_comes_from_its_type_hints_and_docstring():
 
     schema = weather.definition()
     assert schema["name"] == "forecast" and schema["description"] == "Tomorrow's weather."
-    assert schema["input_schema"]["properties"]["city"] == {"type": "string", "description": "the city's name."}
+    assert schema["input_schema"]["properties"]["city"] == {
+        "type": "string",
+        "description": "the city's name.",
+    }
     assert schema["input_schema"]["properties"]["unit"]["enum"] == ["C", "F"]
-    assert weather.arguments({"city": "Oslo", "json": True}) == {"city": "Oslo", "json": True}  # no clash with BaseModel
+    assert weather.arguments({"city": "Oslo", "json": True}) == {
+        "city": "Oslo",
+        "json": True,
+    }  # no clash with BaseModel
 
 
 def test_a_tool_whose_one_parameter_is_a_pydantic_model_takes_the_models_schema_and_gets_an_instance():
@@ -388,8 +447,11 @@ def test_a_plain_function_is_a_tool_as_it_is_and_a_function_with_star_args_is_re
         """Doubles x."""
         return 2 * x
 
-    (task,) = build_tasks([{"prompt": "x", "tools": [double]}], model="m", max_tokens=5, task_options={"tools"})
+    (task,) = build_tasks(
+        [{"prompt": "x", "tools": [double]}], model="m", max_tokens=5, task_options={"tools"}
+    )
     assert task.options["tools"][0]["name"] == "double" and task.tool_functions["double"].function is double
+
     def spread(*values: int) -> int:
         """Takes any number of values."""
         return sum(values)
