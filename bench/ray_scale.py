@@ -14,7 +14,9 @@ measured: a run of the process reuses them (``mac_plugins.ray.cluster``).
   run in this process and on Ray workers (``inner="agent"``).
 * Interrupt: ``n`` streams in flight, then ``InterruptToken.interrupt()``:
   time until every task is terminal (driver) and until the simulator has no
-  stream open (the remote work cancelled).
+  stream open (the remote work cancelled). These streams come from a second
+  simulator with long answers (400 tokens, 50 ms apart), so none ends before
+  the interrupt in any mode.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from .clients import (
     simulator_open_streams,
     wait_until_closed,
 )
+
+#: The interrupted streams' length: 20 s, so every one is mid-stream when the interrupt comes.
+INTERRUPT_TOKENS, INTERRUPT_TOKEN_DELAY = 400, 0.05
 
 
 class EventCounter:
@@ -208,9 +213,10 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
     out["delegations"]["ray"] = await delegations(
         coordinator, "ray", workspace, count, concurrency, agent_options, "ray"
     )
+    long_answers = Coordinator(api_key=API_KEY, base_url=spec["interrupt_url"], model=MODEL)
     for _ in range(spec["interrupt_repeats"]):
         out["interrupt"].append(
-            await interrupt_once(coordinator, spec["interrupt_streams"], spec["stats_url"])
+            await interrupt_once(long_answers, spec["interrupt_streams"], spec["interrupt_stats_url"])
         )
     out["maxrss_mb"] = peak_rss_mb()
     return out
@@ -223,9 +229,13 @@ def ray_scale(size: dict[str, Any]) -> dict[str, Any]:
 
     from .runner import CLIENT_TIMEOUT, simulator, summary
 
-    with simulator(tokens=size["tokens"], token_delay=size["token_delay"]) as sim:
+    with (
+        simulator(tokens=size["tokens"], token_delay=size["token_delay"]) as sim,
+        simulator(tokens=INTERRUPT_TOKENS, token_delay=INTERRUPT_TOKEN_DELAY) as long,
+    ):
+        spec = {**size, **sim, "interrupt_url": long["url"], "interrupt_stats_url": long["stats_url"]}
         done = subprocess.run(
-            [sys.executable, "-m", "bench.ray_scale", json.dumps({**size, **sim})],
+            [sys.executable, "-m", "bench.ray_scale", json.dumps(spec)],
             capture_output=True,
             text=True,
             timeout=CLIENT_TIMEOUT * 2,
@@ -243,6 +253,8 @@ def ray_scale(size: dict[str, Any]) -> dict[str, Any]:
     agents = raw["delegations"]
     return {
         **size,
+        "streams_n": size["streams"],
+        "delegations_n": size["delegations"],
         "cluster_start_s": raw["cluster_start_s"],
         "ideal_stream_s": ideal,
         "streams": streams,
@@ -259,6 +271,43 @@ def ray_scale(size: dict[str, Any]) -> dict[str, Any]:
         "driver_maxrss_mb": raw["maxrss_mb"],
         "targets": {"interrupt_closed_ms_at_100_max": 100},
     }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The section's table, for ``docs/benchmarks.md``."""
+    streams, agents, interrupt = result["streams"], result["delegations"], result["interrupt"]
+    rows = [
+        ("| | in process | ray (local cluster) | ratio ray / in process |", None),
+        ("|---|---|---|---|", None),
+        (
+            f"| {result['streams_n']} paced streams, "
+            f"wall s (ideal {result['ideal_stream_s']:.2f}) | {streams['stream']['wall_s']:.2f} | "
+            f"{streams['ray']['wall_s']:.2f} | {result['stream_wall_ratio_ray_to_in_process']:.2f} |",
+            None,
+        ),
+        (
+            f"| driver CPU per event, µs | {streams['stream']['driver_us_per_event']:.0f} | "
+            f"{streams['ray']['driver_us_per_event']:.0f} | "
+            f"{result['driver_cpu_per_event_ratio_ray_to_in_process']:.2f} |",
+            None,
+        ),
+        (
+            f"| {result['delegations_n']} scripted Agent SDK delegations "
+            f"({result['delegation_concurrency']} at once), wall s | {agents['in_process']['wall_s']:.2f} | "
+            f"{agents['ray']['wall_s']:.2f} | {result['delegation_wall_ratio_ray_to_in_process']:.2f} |",
+            None,
+        ),
+    ]
+    lines = [row for row, _ in rows]
+    lines.append("")
+    lines.append(
+        f"Interrupt at {result['interrupt_streams']} streams ({interrupt['terminal']['n']} runs): every task "
+        f"terminal p50 {interrupt['terminal']['p50_ms']:.0f} ms (max {interrupt['terminal']['max_ms']:.0f}); "
+        f"every remote stream closed p50 {interrupt['closed']['p50_ms']:.0f} ms "
+        f"(max {interrupt['closed']['max_ms']:.0f}; target 100). Cluster start {result['cluster_start_s']:.1f} s "
+        f"(once per process); driver peak RSS {result['driver_maxrss_mb']:.0f} MB."
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
