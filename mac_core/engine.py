@@ -140,6 +140,8 @@ class RunExecution:
         finally:
             with anyio.move_on_after(TRANSPORT_CLOSE_TIMEOUT, shield=True):
                 await self.transport.aclose()
+                if isinstance(self.requests, ScheduledRequests):
+                    await self.requests.aclose()
 
     async def _worker(self, wait_for_gate: bool) -> None:
         if wait_for_gate:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..transport import Completion, Emit, Transport, TransportError
-from .scheduler import RequestScheduler
+from .counting import TokenCounter, counted_input_tokens
+from .scheduler import RequestScheduler, Reservation
 
 if TYPE_CHECKING:
     from ..run import Task
@@ -54,20 +55,22 @@ class ScheduledRequests:
         self.scheduler = scheduler
         self.max_retries = max_retries
         self.notify = notify
+        self._counter: TokenCounter | None = None
 
     async def run_task(self, task: Task, emit: Emit) -> Completion:
         """Send ``task``'s request when its budget allows; send it again after a 429 or 529, up to ``max_retries``."""
         scheduler = self.scheduler
         attempt = 0
+        counted = await self._count(task) if scheduler.count_tokens(task.model) else None
         while True:
-            reservation = await scheduler.reserve(task)
+            reservation = await self._reserve(task, counted)
             told = False
             while reservation.wait > 0:  # nothing charged yet: a stop here leaves nothing to give back
                 if not told and self.notify is not None:
                     self.notify(task, reservation.wait, reservation.reason or "the rate limit")
                     told = True
                 await anyio.sleep(min(reservation.wait, POLL_SECONDS))
-                reservation = await scheduler.reserve(task)
+                reservation = await self._reserve(task, counted)
             try:
                 if attempt:
                     completion = await self._retry(task, emit, attempt)
@@ -89,6 +92,27 @@ class ScheduledRequests:
             await scheduler.answered(reservation, completion.headers, completion.usage)
             completion.retries += attempt
             return completion
+
+    async def _reserve(self, task: Task, counted: int | None) -> Reservation:
+        """The scheduler's reservation, charging ``counted`` input tokens if the API counted them."""
+        if counted is None:
+            return await self.scheduler.reserve(task)
+        token = counted_input_tokens.set(counted)
+        try:
+            return await self.scheduler.reserve(task)
+        finally:
+            counted_input_tokens.reset(token)
+
+    async def _count(self, task: Task) -> int | None:
+        """``count_tokens`` for ``task``'s next request (``None``: use the local estimate)."""
+        if self._counter is None:
+            self._counter = TokenCounter(self.transport.settings)
+        return await self._counter.count(task)
+
+    async def aclose(self) -> None:
+        """Close what counting tokens opened (the run's transport is closed by the engine)."""
+        if self._counter is not None:
+            await self._counter.aclose()
 
     async def _retry(self, task: Task, emit: Emit, attempt: int) -> Completion:
         """Send again, saying which retry it is in the request's headers (the far side may count them)."""

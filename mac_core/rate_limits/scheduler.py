@@ -20,6 +20,7 @@ from typing import Any
 from ..results import CHARS_PER_TOKEN, Usage
 from ..run import Task
 from .buckets import LimitsSeen, ModelBudget, read_headers, retry_after
+from .counting import counted_input_tokens
 from .settings import ANY_MODEL, RateLimits, RateLimitSettings
 
 #: Tokens a request costs beyond its text (roles, framing), added to the local estimate.
@@ -86,13 +87,25 @@ class RequestScheduler(abc.ABC):
     async def released(self, reservation: Reservation) -> None:
         """The request was not answered (cancelled, or failed otherwise): give back what it will not use."""
 
+    def count_tokens(self, model: str) -> bool:
+        """Whether the engine asks the API's ``count_tokens`` for ``model``'s requests before :meth:`reserve`.
+
+        When it does, :func:`estimate_input_tokens` returns the count during :meth:`reserve`
+        (the local estimate if counting failed). Default: never.
+        """
+        return False
+
 
 #: The counts of a budget not made yet: everything it will give back or take came after.
 _NONE_YET = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0))
 
 
 def estimate_input_tokens(task: Task) -> int:
-    """A fast local estimate of the input tokens of ``task``'s next request (its text at ``CHARS_PER_TOKEN``)."""
+    """The input tokens of ``task``'s next request: the API's count if one was asked for and answered
+    (:mod:`~mac_core.rate_limits.counting`), else a fast local estimate (its text at ``CHARS_PER_TOKEN``)."""
+    counted = counted_input_tokens.get()
+    if counted is not None:
+        return counted
     chars = _chars(task.options.get("messages") or task.prompt) + _chars(task.system)
     tools = task.options.get("tools")
     if tools:
@@ -160,6 +173,11 @@ class RateLimitScheduler(RequestScheduler):
     async def released(self, reservation: Reservation) -> None:
         """See :meth:`RequestScheduler.released`."""
         self.released_now(reservation)
+
+    def count_tokens(self, model: str) -> bool:
+        """See :meth:`RequestScheduler.count_tokens`: as ``RateLimits(count_tokens=True)`` says for ``model``."""
+        given = self._given.get(model) or self._given.get(ANY_MODEL)
+        return given is not None and given.count_tokens
 
     # --- the same, synchronously (a shared scheduler runs them in a worker thread) ---
 

@@ -14,6 +14,8 @@ from ..credentials import Secret
 REDIS_URL_ENV = "MAC_REDIS_URL"
 #: The key of :attr:`RateLimitSettings.limits` whose limits apply to every model not named.
 ANY_MODEL = "*"
+#: What a dict of limits may say.
+_FIELDS = ("rpm", "itpm", "otpm", "count_tokens")
 
 
 @dataclass(frozen=True)
@@ -23,13 +25,19 @@ class RateLimits:
     :ivar rpm: requests per minute.
     :ivar itpm: input tokens per minute (cache reads do not count, cache writes do).
     :ivar otpm: output tokens per minute (a request is charged its ``max_tokens`` when it starts).
+    :ivar count_tokens: ask the API's ``count_tokens`` for each request's input tokens before charging
+        them (one more request each, not counted against the limits), instead of the local estimate;
+        a count that fails falls back to the local estimate.
     """
 
     rpm: int | None = None
     itpm: int | None = None
     otpm: int | None = None
+    count_tokens: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.count_tokens, bool):
+            raise ValueError(f"count_tokens must be True or False, got {self.count_tokens!r}")
         for name in ("rpm", "itpm", "otpm"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -58,7 +66,10 @@ class RateLimitSettings:
     def key(self) -> tuple:
         """What tells two settings apart, so runs with equal settings share one scheduler."""
         limits = tuple(
-            sorted((model, (given.rpm, given.itpm, given.otpm)) for model, given in self.limits.items())
+            sorted(
+                (model, (given.rpm, given.itpm, given.otpm, given.count_tokens))
+                for model, given in self.limits.items()
+            )
         )
         return (self.account, limits, self.redis_url.reveal() if self.redis_url is not None else None)
 
@@ -92,7 +103,7 @@ def read_rate_limits(value: Any, name: str = "rate_limits") -> dict[str, RateLim
         raise ValueError(
             f"{name} must be a RateLimits, a dict of limits, or False, not {type(value).__name__}"
         )
-    if value and all(key in ("rpm", "itpm", "otpm") for key in value):
+    if value and all(key in _FIELDS for key in value):
         return {ANY_MODEL: _limits_of(value, name)}
     limits = {}
     for model, model_limits in value.items():
@@ -110,9 +121,9 @@ def _limits_of(value: Any, where: str) -> RateLimits:
         raise ValueError(
             f"{where} must be a RateLimits or a dict with rpm, itpm, otpm, not {type(value).__name__}"
         )
-    unknown = [key for key in value if key not in ("rpm", "itpm", "otpm")]
+    unknown = [key for key in value if key not in _FIELDS]
     if unknown:
-        raise ValueError(f"{where}: unknown limit {unknown[0]!r} (known: rpm, itpm, otpm)")
+        raise ValueError(f"{where}: unknown limit {unknown[0]!r} (known: {', '.join(_FIELDS)})")
     try:
         return RateLimits(**value)
     except ValueError as exc:
