@@ -113,8 +113,8 @@ def test_an_interrupt_at_100_streams_ends_every_task_and_closes_every_remote_str
     assert [r.status for r in results] == ["interrupted"] * 100
     assert all(r.text for r in results)  # what streamed before the stop is kept
     assert open_after == 0 and finished == 0  # every remote stream was cut, none ran to its end
-    assert terminal < 2.0, terminal  # loose here (a loaded CI box); bench/ray_scale.py measures it
-    assert closed < 10.0, closed
+    assert terminal < 5.0, terminal  # loose here (a loaded CI box); bench/ray_scale.py measures it
+    assert closed < 15.0, closed  # the streams would run 20 s had the stop not reached the workers
 
 
 class KillsItsWorker:

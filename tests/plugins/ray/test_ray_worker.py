@@ -36,19 +36,24 @@ async def drain(generator) -> list:
     return [item async for item in generator]
 
 
+async def until(condition, timeout: float = 60.0) -> None:
+    """Wait (polling) until ``condition()`` holds; fail after ``timeout`` s (a loaded machine is slow, not stuck)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
 def test_one_stop_call_cancels_every_named_task_and_its_stream_at_once():
     async def scenario(sim):
         worker = worker_for(sim.url)
         runs = [asyncio.ensure_future(drain(worker.run(f"k{i}", spec(i)))) for i in range(10)]
-        while sim.stats.streams_open < 10:  # all ten streaming (the test's timeout bounds this)
-            await asyncio.sleep(0.01)
+        await until(lambda: sim.stats.streams_open == 10)
         worker.stop([f"k{i}" for i in range(5)])  # half of them
-        stopped = await asyncio.wait_for(asyncio.gather(*runs[:5]), 10)
-        while sim.stats.streams_open > 5:
-            await asyncio.sleep(0.005)
+        stopped = await asyncio.wait_for(asyncio.gather(*runs[:5]), 60)
+        await until(lambda: sim.stats.streams_open == 5)
         assert not any(run.done() for run in runs[5:])  # the others stream on
         worker.stop([f"k{i}" for i in range(5, 10)])
-        await asyncio.wait_for(asyncio.gather(*runs[5:]), 10)
+        await asyncio.wait_for(asyncio.gather(*runs[5:]), 60)
         await worker.close()
         return stopped
 
