@@ -43,6 +43,7 @@ _BY_ERROR_TYPE = {
     "connection_error": ERROR_CONNECTION,
     "incomplete_stream": ERROR_CONNECTION,
     "malformed_event": ERROR_CONNECTION,
+    "worker_lost": ERROR_CONNECTION,  # a Ray worker died: transient, worth another attempt
 }
 _BY_STATUS = {429: ERROR_RATE_LIMIT, 529: ERROR_OVERLOADED, 401: ERROR_AUTH, 403: ERROR_AUTH, 413: ERROR_CONTEXT_TOO_LONG}
 _CONTEXT_WORDS = ("too long", "context", "token")

@@ -142,6 +142,7 @@ def test_streaming_calls_take_max_retries_too(sim):
     ({"error_type": "overloaded_error", "error": "stream error event"}, "overloaded"),
     ({"error_type": "incomplete_stream", "error": "stream ended early"}, "connection"),
     ({"error_type": "timeout", "error": "timed out"}, "connection"),
+    ({"error_type": "worker_lost", "error": "the Ray worker died"}, "connection"),
     ({"status_code": 400, "error_type": "invalid_request_error", "error": "HTTP 400: bad role"}, "unknown"),
     ({"status_code": 500, "error_type": "api_error", "error": "HTTP 500"}, "unknown"),
 ])
