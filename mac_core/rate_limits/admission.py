@@ -12,12 +12,14 @@ together.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ..transport import Completion, Emit, Transport, TransportError
+from .buckets import MAX_RETRY_AFTER_SECONDS, retry_after
 from .counting import TokenCounter, counted_input_tokens
 from .scheduler import RequestScheduler, Reservation
 
@@ -64,6 +66,11 @@ class ScheduledRequests:
         counted = await self._count(task) if scheduler.count_tokens(task.model) else None
         while True:
             reservation = await self._reserve(task, counted)
+            if reservation.wait == math.inf:
+                raise TransportError(
+                    reservation.reason or "the request is larger than its rate limit",
+                    error_type="rate_limit_error",
+                )
             told = False
             while reservation.wait > 0:  # nothing charged yet: a stop here leaves nothing to give back
                 if not told and self.notify is not None:
@@ -79,7 +86,13 @@ class ScheduledRequests:
             except TransportError as exc:
                 if exc.status_code in REFUSED_STATUSES:
                     await _shielded(scheduler.refused(reservation, exc.status_code, exc.headers, attempt))
-                    if attempt < self.max_retries and not task.stopped and _may_retry(exc.headers):
+                    wait = retry_after(exc.headers)
+                    if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
+                        exc.args = (
+                            f"{exc} (retry-after {wait:.0f} s is longer than the {MAX_RETRY_AFTER_SECONDS:.0f} s "
+                            "any per-minute limit takes to refill: not waited for)",
+                        )
+                    elif attempt < self.max_retries and not task.stopped and _may_retry(exc.headers):
                         attempt += 1
                         continue
                 else:

@@ -8,6 +8,7 @@ and asks again (answers that give back unused ``max_tokens`` shorten that).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ MIN_PACE = 0.25
 #: What a 429 or 529 multiplies the pace by; each answered request then adds :data:`PACE_STEP` back.
 PACE_DECREASE = 0.75
 PACE_STEP = 0.05
+#: The longest ``retry-after`` waited for: every per-minute bucket refills within a minute, so a longer
+#: one is not about these limits (a spend limit, an outage); the refused request then fails at once.
+MAX_RETRY_AFTER_SECONDS = 60.0
 #: Refusals within this many seconds of the last decrease are one congestion event: the pace drops once.
 PACE_HOLD_SECONDS = 2.0
 
@@ -94,20 +98,28 @@ def read_headers(headers: Mapping[str, str] | None) -> LimitsSeen | None:
         and headers.get("anthropic-ratelimit-output-tokens-limit") is None
     ):
         return None
-    limits = tuple(_integer(headers.get(f"anthropic-ratelimit-{name}-limit")) for name in HEADER_NAMES)
-    remaining = tuple(_integer(headers.get(f"anthropic-ratelimit-{name}-remaining")) for name in HEADER_NAMES)
+    limits = tuple(_integer(headers.get(f"anthropic-ratelimit-{name}-limit"), 1) for name in HEADER_NAMES)
+    remaining = tuple(
+        _integer(headers.get(f"anthropic-ratelimit-{name}-remaining"), 0) for name in HEADER_NAMES
+    )
     return LimitsSeen(limits, remaining)  # type: ignore[arg-type]
 
 
-def _integer(value: str | None) -> int | None:
+def _integer(value: str | None, least: int) -> int | None:
+    """A header's whole number, or ``None`` when absent, garbage or below ``least`` (a limit of 0 is no limit)."""
     try:
-        return int(value) if value is not None else None
+        number = int(value) if value is not None else None
     except ValueError:
         return None
+    return number if number is not None and number >= least else None
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds the far side asks to wait (``retry-after-ms``, else ``retry-after`` in seconds), or ``None``."""
+    """Seconds the far side asks to wait (``retry-after-ms``, else ``retry-after`` in seconds), or ``None``.
+
+    Garbage, negative or infinite values are ``None`` (the scheduler's own backoff then applies); a wait
+    over :data:`MAX_RETRY_AFTER_SECONDS` is not waited for (see :mod:`~mac_core.rate_limits.admission`).
+    """
     if headers is None:
         return None
     for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
@@ -117,7 +129,7 @@ def retry_after(headers: Mapping[str, str] | None) -> float | None:
                 seconds = float(value) / scale
             except ValueError:
                 continue
-            if 0 <= seconds <= 3600:
+            if 0 <= seconds < math.inf:  # not NaN, not negative
                 return seconds
     return None
 
@@ -166,6 +178,16 @@ class ModelBudget:
                 if bucket is not None:
                     bucket.take(cost)
         return wait, reason
+
+    def never_fits(self, costs: tuple[float, float, float], model: str) -> str | None:
+        """Why a request costing ``costs`` could never be sent (its ``max_tokens`` over a whole minute's), or ``None``."""
+        bucket = self.buckets[2]
+        if bucket is not None and costs[2] > bucket.limit:
+            return (
+                f"max_tokens={costs[2]:.0f} is more than the whole output tokens per minute limit "
+                f"({bucket.limit:,}) of {model}: the request could never be sent; lower max_tokens"
+            )
+        return None
 
     def give_back(self, amounts: tuple[float, float, float], now: float) -> None:
         """Return unused or over-estimated amounts (negative ones charge an under-estimate)."""
@@ -216,7 +238,7 @@ class ModelBudget:
         if now - self.slowed_at >= PACE_HOLD_SECONDS:
             self.pace = max(MIN_PACE, self.pace * PACE_DECREASE)
             self.slowed_at = now
-        self.blocked_until = max(self.blocked_until, now + seconds)
+        self.blocked_until = max(self.blocked_until, now + min(seconds, MAX_RETRY_AFTER_SECONDS))
 
     def speed_up(self) -> None:
         """An answer: raise the pace a step back towards the full limits."""

@@ -38,7 +38,8 @@ class Reservation:
     :ivar wait: 0 when the costs were charged and the request may go now;
         else nothing was charged and this is how long until the budget would
         hold them (refill alone: answers that give tokens back may shorten it),
-        so the engine waits (at most ``POLL_SECONDS`` at a time) and asks again.
+        so the engine waits (at most ``POLL_SECONDS`` at a time) and asks again;
+        ``math.inf``: it can never fit (``reason`` says why) and its task fails at once.
     :ivar reason: the limit it waits for (``"output tokens per minute"``, ``"retry-after"``…), or ``None``.
     :ivar send_at: ``time.monotonic()`` when it was charged.
     :ivar counts_then: what its budget had given back and taken by then (to read its response's ``remaining``).
@@ -196,6 +197,9 @@ class RateLimitScheduler(RequestScheduler):
                     task.model, send_at=now, counts_then=budget.counts(), max_tokens=task.max_tokens
                 )
             costs = (1.0, float(estimate_input_tokens(task)), float(task.max_tokens))
+            never = budget.never_fits(costs, task.model)
+            if never is not None:  # waiting would never end: the engine fails the task at once
+                return Reservation(task.model, wait=math.inf, reason=never, max_tokens=task.max_tokens)
             wait, reason = self._take(task.model, budget, costs, now)
             return Reservation(task.model, costs, wait, reason, now, budget.counts(), task.max_tokens)
 
