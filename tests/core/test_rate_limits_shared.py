@@ -99,3 +99,40 @@ def test_an_unreachable_redis_at_start_degrades_with_one_warning(caplog, api_key
         )
     )
     assert "hunter2" not in repr(scheduler) and not scheduler.shared
+
+
+@pytest.mark.timeout(120)
+def test_a_redis_that_stops_answering_mid_run_degrades_like_an_outage(redis_server, caplog):  # noqa: F811
+    """A paused redis-server (SIGSTOP) keeps its connections open but never answers: the timeout counts it lost."""
+    import signal
+
+    with Simulator(otpm=10_000, tokens=20, token_delay=0.01) as sim:
+        coordinator = Coordinator(
+            api_key=f"sk-ant-paused-{time.monotonic_ns()}",
+            base_url=sim.url,
+            redis_url=redis_server.url,
+            rate_limits={"otpm": 10_000},
+        )
+        pauser = threading.Timer(1.0, os.kill, (redis_server.process.pid, signal.SIGSTOP))
+        pauser.start()
+        started = time.monotonic()
+        try:
+            with caplog.at_level(logging.WARNING, logger="mac_core.rate_limits"):
+                results = coordinator.run(
+                    [f"Task {i}." for i in range(150)],
+                    transport="stream",
+                    model=MODEL,
+                    max_tokens=1000,
+                    max_concurrency=10,
+                )
+        finally:
+            pauser.join()
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+        elapsed = time.monotonic() - started
+        refused = sim.stats.rate_limited
+    assert [r.status for r in results] == ["completed"] * 150
+    warnings = [r for r in caplog.records if r.name == "mac_core.rate_limits"]
+    assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
+    assert refused <= 3
+    # the pause costs one Redis timeout per request then in flight, not one per request of the run
+    assert elapsed < 40, f"{elapsed:.1f} s"
