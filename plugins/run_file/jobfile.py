@@ -92,18 +92,15 @@ def read_jobs(path: Path, *, model: str, max_tokens: int) -> JobFile:
 
 
 def _unsendable(spec: dict[str, Any]) -> str | None:
-    """Why a line cannot be sent: a lone surrogate (valid as a JSON escape) has no UTF-8 form; the id is never sent."""
-    system = spec.get("system")
-    texts = [("prompt", spec["prompt"]), ("model", spec.get("model"))]
-    if isinstance(system, str):
-        texts.append(("system", system))
-    elif isinstance(system, list):
-        texts += [(f"system[{i}]", block.get("text")) for i, block in enumerate(system)]
-    for field, text in texts:
-        found = _LONE_SURROGATE.search(text) if isinstance(text, str) else None
-        if found:
-            return (f"{field} has a lone surrogate {found.group()!r} at character {found.start()}; "
-                    "it has no UTF-8 form and cannot be sent")
+    """Why a line cannot be sent that the library's checks leave to the request: a model name with a lone surrogate.
+
+    (Prompt and system text with one are refused by :func:`~mac_core.prompts.build_tasks`; the id is never sent.)
+    """
+    model = spec.get("model")
+    found = _LONE_SURROGATE.search(model) if isinstance(model, str) else None
+    if found:
+        return (f"model has a lone surrogate {found.group()!r} at character {found.start()}; "
+                "it has no UTF-8 form and cannot be sent")
     return None
 
 

@@ -55,10 +55,12 @@ def test_a_lone_surrogate_in_an_answer_round_trips_through_the_results_file(tmp_
 def test_a_prompt_with_a_lone_surrogate_is_a_bad_line_and_never_sent(tmp_path, start_mac_cli):
     cli = start_mac_cli()
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    write_lines(source, [{"id": "a", "prompt": "broken \udc80 text"}, {"id": "b", "prompt": "fine"}])
+    write_lines(source, [{"id": "a", "prompt": "broken \udc80 text"}, {"id": "b", "prompt": "fine"},
+                         {"id": "c", "prompt": "fine", "model": "claude-\udc80"}])
     run = cli.run("run", str(source), "-o", str(output))
     assert run.returncode == 0, run.stderr  # every line that could run did
-    assert f"{source}:line 1: prompt has a lone surrogate '\\udc80' at character 7" in run.stderr
+    assert f"{source}:line 1: this line['prompt'] holds '\\udc80' at character 7, a lone surrogate" in run.stderr
+    assert f"{source}:line 3: model has a lone surrogate '\\udc80' at character 7" in run.stderr
     assert [r["id"] for r in read_results(output)] == ["b"]
     assert cli.sim.stats.messages == 1
 
