@@ -63,7 +63,7 @@ class Coordinator:
         between streamed events, and for a whole non-streaming request.
     :param http_client: the HTTP stack under the SDK for the Messages API
         transports: ``"httpx"`` (the SDK's default, what ``httpx2_mock`` and
-        respx see) or ``"aiohttp"`` (about half the client CPU per streamed
+        respx see) or ``"aiohttp"`` (about 0.6 of the client CPU per streamed
         event; for hundreds of concurrent streams, see ADR 0012); else
         ``$MAC_HTTP_CLIENT``, else ``"httpx"``.
     :param rate_limits: how the ``stream`` and ``messages`` transports keep to
