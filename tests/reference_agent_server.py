@@ -24,8 +24,14 @@ and ``[[tool: ...]]`` directives):
   ``user_message`` and ``interrupt`` are ignored without a word.
 * ``interrupt`` ends the running turn with ``error_during_execution``, but is
   dropped (as by the SDK) when it arrives before the turn's ``system/init``.
+* When the agent process exits (:meth:`ReferenceAgentServer.kill_agent`, or
+  ``[[exit]]`` in a prompt), the connected client gets an ``error`` frame
+  ("Claude Code process exited with code 1", index.ts:86) and the query is
+  dead for good: it is never restarted, so every later connection gets
+  ``connected`` and then nothing, until :meth:`~ReferenceAgentServer.restart`.
 
-Test-only directives in a prompt: ``[[drop]]`` closes the connection from the
+Test-only directives in a prompt: ``[[exit]]`` makes the agent process exit
+right after the turn's ``system/init``; ``[[drop]]`` closes the connection from the
 server's side (code 1011) right after ``system/init``, as a proxy would;
 ``[[pause: S]]`` waits S seconds before answering.
 """
@@ -85,6 +91,7 @@ class _Query:
     turn_scope: anyio.CancelScope | None = None
     up: bool = False  # the running turn's system/init was sent: an interrupt is honoured
     session_id: str = field(default="")
+    exit_code: int | None = None  # the agent process exited: the query reads and answers nothing more
 
 
 class ReferenceAgentServer:
@@ -111,12 +118,17 @@ class ReferenceAgentServer:
             lifespan=self._lifespan,
         )
 
+    def kill_agent(self, code: int = 1) -> None:
+        """Make the agent process exit with ``code`` between turns (thread-safe; noticed within 10 ms)."""
+        self._kill = code
+
     def restart(self) -> None:
         """Forget the query, the configuration and the connection, as a restarted server process would."""
         self.active: WebSocket | None = None  # index.ts:17
         self.message_queue: list[dict[str, Any]] = []  # index.ts:20
         self.stream: _Query | None = None  # index.ts:23
         self.query_config: Any = {}  # index.ts:26
+        self._kill: int | None = None
 
     # --- HTTP (index.ts:99-126) -----------------------------------------------------
 
@@ -191,13 +203,22 @@ class ReferenceAgentServer:
         self._tasks.start_soon(self._process_messages, self.stream)
 
     async def _process_messages(self, query: _Query) -> None:
-        while self.stream is query:  # generateMessages, index.ts:29-40
+        while self.stream is query and query.exit_code is None:  # generateMessages, index.ts:29-40
+            if self._kill is not None:
+                await self._exit(query, self._kill)
+                return
             if not self.message_queue:
                 await anyio.sleep(0.01)
                 continue
             data = self.message_queue.pop(0)
             content = (data.get("message") or {}).get("content") if isinstance(data, dict) else None
             await self._turn(query, message_text(content or ""))
+
+    async def _exit(self, query: _Query, code: int) -> None:
+        """The agent process exited: the stream's loop throws, its catch reports it (index.ts:86)."""
+        self._kill, query.exit_code = None, code
+        # self.stream stays set (index.ts:23): no later connection starts another query
+        await self._send({"type": "error", "error": f"Claude Code process exited with code {code}"})
 
     async def _sdk(self, query: _Query, message: dict[str, Any]) -> None:
         message.setdefault("session_id", query.session_id)
@@ -213,6 +234,10 @@ class ReferenceAgentServer:
             await self._pace()
             await self._sdk(query, self._init(query, model))
             query.up = True
+            if "[[exit]]" in prompt:  # the turn ends without a result: its process is gone
+                query.turn_scope, query.up, turn.subtype = None, False, "exited"
+                await self._exit(query, 1)
+                return
             if "[[drop]]" in prompt and self.active is not None:
                 dropped, self.active = self.active, None
                 self._tasks.start_soon(dropped.close, 1011)

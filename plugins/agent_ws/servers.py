@@ -9,8 +9,9 @@ is ever marked gone, so every task tries it on its own (as with ``url``).
 
 What the server's query was started with, per server and for this process:
 :data:`query_configs` (servers that do not report it, like the reference
-server) and :data:`unfinished_turns` (turns this process left without their
-``result``, whose frames may still reach the next connection).
+server), :data:`unfinished_turns` (turns this process left without their
+``result``, whose frames may still reach the next connection) and
+:data:`dead_agents` (such servers whose agent process exited).
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ unfinished_turns: dict[str, int] = {}
 #: ws URL -> the configuration (as :func:`comparable` text) the server's running query was started
 #: with, for servers that do not report it themselves, learnt when this process's connection started it.
 query_configs: dict[str, str] = {}
+#: ws URL -> the ``error`` a server that does not report its query sent when its agent process exited:
+#: such a server never starts another, so later connections get ``connected`` and then nothing.
+dead_agents: dict[str, str] = {}
 
 
 def forget_servers() -> None:
     """Forget what this process learnt about agent servers (tests, or servers restarted behind a URL)."""
     unfinished_turns.clear()
     query_configs.clear()
+    dead_agents.clear()
 
 
 def comparable(config: dict[str, Any]) -> str:

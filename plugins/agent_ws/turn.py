@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from mac_core import Completion, Event, TransportError, Usage
 
 from .options import AgentServerAddress
-from .servers import ServerGone, comparable, differences, query_configs, unfinished_turns
+from .servers import ServerGone, comparable, dead_agents, differences, query_configs, unfinished_turns
 
 if TYPE_CHECKING:
     from .transport import AgentWSTransport
@@ -45,6 +45,14 @@ MAX_RESUMES = 3  #: reconnects per turn, so a server that keeps dropping cannot 
 
 class _SilentAfterReconnect(Exception):
     """Nothing came within ``resume_timeout`` of a reconnect to a server that does not keep frames."""
+
+
+class ServerError(TransportError):
+    """An ``error`` frame from the server; :attr:`error` is its text."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(f"the agent server reported an error: {error}", error_type="agent_error")
+        self.error = error
 
 
 class TurnReader:
@@ -89,9 +97,7 @@ class TurnReader:
             log.debug("agent: %s", line)
             self.emit(Event("info", text=line))
         elif kind == "error":
-            raise TransportError(
-                f"the agent server reported an error: {frame.get('error')}", error_type="agent_error"
-            )
+            raise ServerError(str(frame.get("error")))
         else:  # ``connected`` after a reconnect, or a kind from a newer server
             log.debug("agent-ws: ignoring a %r frame", kind)
         return False
@@ -245,6 +251,7 @@ class AgentTurn:
         self.sent = False
         self.resumes = 0
         self.keeps_frames = False  # the server keeps frames for an absent client (it says so in GET /query)
+        self.reports_query = True  # it answers GET /query, as mac agent-server does and the reference not
         self._resumed_at_most: float | None = None  # after a reconnect: how long the next frame may take
 
     async def run(self, prompt: str, config: dict[str, Any]):
@@ -264,6 +271,8 @@ class AgentTurn:
                     return await self._settle_silent_turn(*silent.args)
                 if self.reader.feed(frame):
                     return self.reader.completion()
+        except ServerError as error:
+            raise self._agent_died(error.error) from None
         except ConnectionClosed as closed:
             raise TransportError(
                 f"the agent server closed the connection ({closed})", error_type="connection_error"
@@ -298,7 +307,7 @@ class AgentTurn:
                 )
                 await transport.end_query(server)
                 unfinished_turns.pop(server.ws_url, None)  # the old query's frames went with it
-        elif known is not None and known != wanted:
+        elif known is not None and known != wanted and server.ws_url not in dead_agents:
             raise _wrong_query(
                 f"the agent server at {server.name} runs a query started with other options: "
                 f"{differences(known, config)}. It applies /config only to the query its first connection "
@@ -307,10 +316,19 @@ class AgentTurn:
             )
         self.ws, started_here = await transport.connect(server)
         if state is None:
+            self.reports_query = False
             # The reference server's 'info' before 'connected': our connection spawned its agent.
             if started_here:
                 query_configs[server.ws_url] = wanted
                 unfinished_turns.pop(server.ws_url, None)
+                dead_agents.pop(server.ws_url, None)  # restarted: a new agent process
+            elif server.ws_url in dead_agents:
+                raise ServerGone(
+                    f"the agent server at {server.name} is dead until restarted: its agent process exited "
+                    f"earlier in this process ({dead_agents[server.ws_url]}), and it never starts another "
+                    "(later connections get 'connected', then nothing); the prompt was not sent",
+                    error_type="agent_error",
+                )
             elif known is None:
                 raise _wrong_query(
                     f"the agent server at {server.name} runs a query this process did not start, with options "
@@ -360,6 +378,19 @@ class AgentTurn:
             "running, was stopped rather than left to act unseen (raise resume_timeout, or set "
             "includePartialMessages so that a long model call sends frames)",
             error_type="connection_error",
+        )
+
+    def _agent_died(self, error: str) -> TransportError:
+        """The server's ``error`` frame mid-turn; on the reference server its agent process is gone for good."""
+        if self.reports_query:
+            return TransportError(
+                f"the agent server at {self.server.name} reported an error: {error}", error_type="agent_error"
+            )
+        dead_agents[self.server.ws_url] = error  # later tasks fail at once, not after idle_timeout
+        return ServerGone(
+            f"the agent server at {self.server.name} reported an error: {error}; it does not start another "
+            "agent process, so it takes no more tasks until restarted",
+            error_type="agent_error",
         )
 
     def _lost(self, what: str) -> TransportError:

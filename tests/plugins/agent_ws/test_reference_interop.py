@@ -173,3 +173,43 @@ def test_a_turn_still_running_but_silent_after_a_reconnect_is_stopped_and_never_
     assert reference.turns[0].subtype == "error_during_execution"  # interrupted, not left to act unseen
     assert after.status == "completed", after.error
     assert after.text == "second"
+
+
+def test_the_doubles_agent_exit_sends_an_error_and_leaves_later_connections_silent():
+    reference = ReferenceAgentServer()
+    with reference.running() as url:
+        ws_url = url.replace("http", "ws") + "/ws"
+        with ws_connect(ws_url, open_timeout=5) as first:
+            assert [json.loads(first.recv(timeout=5))["type"] for _ in range(2)] == ["info", "connected"]
+            reference.kill_agent(1)
+            assert json.loads(first.recv(timeout=5)) == {
+                "type": "error",
+                "error": "Claude Code process exited with code 1",
+            }
+        with ws_connect(ws_url, open_timeout=5) as later:
+            assert json.loads(later.recv(timeout=5)) == {"type": "connected"}
+            later.send(json.dumps({"type": "user_message", "data": {"message": {"content": "hi"}}}))
+            with pytest.raises(TimeoutError):
+                later.recv(timeout=0.5)
+    assert reference.turns == []
+
+
+def test_after_the_reference_servers_agent_exits_later_tasks_fail_at_once_naming_the_server():
+    # Seen on the real reference server: after "Claude Code process exited with code 1" every later
+    # connection got 'connected' and then nothing, so each later task waited out its whole idle_timeout.
+    reference = ReferenceAgentServer()
+    with reference.running() as url:
+        (died,), _ = run(url, ["[[exit]]"], idle_timeout=60)
+        began = time.monotonic()
+        later, _ = run(url, ["[[reply: a]]", "[[reply: b]]"], idle_timeout=60)
+        took = time.monotonic() - began
+        reference.restart()  # as a new server process would
+        (fresh,), _ = run(url, ["[[reply: back]]"], idle_timeout=60)
+    assert died.status == "failed" and died.error_type == "agent_error"
+    assert url in died.error and "Claude Code process exited with code 1" in died.error
+    assert [r.status for r in later] == ["failed", "failed"]
+    assert {r.error_type for r in later} == {"agent_error"}
+    assert all(url in r.error and "dead until restarted" in r.error for r in later)
+    assert took < 10, f"took {took:.1f} s"
+    assert [t.prompt for t in reference.turns] == ["[[exit]]", "[[reply: back]]"]  # never sent to the dead
+    assert fresh.status == "completed" and fresh.text == "back"
