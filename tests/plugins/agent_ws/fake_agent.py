@@ -21,7 +21,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import anyio
+import pytest
 import uvicorn
+from mac_plugins.agent_ws.servers import forget_servers
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -218,3 +220,14 @@ def error_result(subtype: str, *errors: str) -> dict[str, Any]:
     """A failed ``result``."""
     return {"type": "result", "subtype": subtype, "is_error": True, "errors": list(errors), "num_turns": 1,
             "duration_ms": 10, "duration_api_ms": 5, "total_cost_usd": 0.001, "usage": {}}
+
+
+@pytest.fixture(autouse=True)
+def fresh_server_memory():
+    """Each test starts with no server remembered by an earlier one (its turns, dead agents; ports get reused).
+
+    Autouse in every module that imports it.
+    """
+    forget_servers()
+    yield
+    forget_servers()

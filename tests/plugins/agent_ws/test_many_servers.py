@@ -9,19 +9,11 @@ import time
 from contextlib import ExitStack
 
 import pytest
-from fake_agent import serve
-from mac_plugins.agent_ws.servers import forget_servers
+from fake_agent import fresh_server_memory, serve  # noqa: F401 (an autouse fixture)
 from mac_plugins.simulator.agent import agent_routes
 from starlette.applications import Starlette
 
 from mac_core import Coordinator, hookimpl
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_memory():
-    forget_servers()
-    yield
-    forget_servers()
 
 
 class Agents:

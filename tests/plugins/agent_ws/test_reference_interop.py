@@ -12,19 +12,11 @@ import time
 
 import httpx2
 import pytest
-from fake_agent import FakeAgent, assistant, init, result, text
-from mac_plugins.agent_ws.servers import forget_servers
+from fake_agent import FakeAgent, assistant, fresh_server_memory, init, result, text  # noqa: F401 (an autouse fixture)
 from reference_agent_server import ReferenceAgentServer
 from websockets.sync.client import connect as ws_connect
 
 from mac_core import Coordinator, Interrupt, hookimpl
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_memory():
-    forget_servers()
-    yield
-    forget_servers()
 
 
 class Recorder:

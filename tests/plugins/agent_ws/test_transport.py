@@ -14,6 +14,7 @@ from fake_agent import (
     FakeAgent,
     assistant,
     error_result,
+    fresh_server_memory,  # noqa: F401 (an autouse fixture)
     init,
     result,
     serve,
@@ -21,20 +22,11 @@ from fake_agent import (
     tool_result,
     tool_use,
 )
-from mac_plugins.agent_ws.servers import forget_servers
 from websockets.sync.client import connect as ws_connect
 
 from mac_core import Coordinator, Interrupt, Usage, hookimpl
 
 TOKEN = "agent-token-canary-91c7"
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_turns():
-    """Each test starts with no turn left unfinished by an earlier one (ports get reused)."""
-    forget_servers()
-    yield
-    forget_servers()
 
 
 class Recorder:
